@@ -1,0 +1,269 @@
+/**
+ * Every error potsdb throws or reports is a {@linkcode PotsdbError} with a
+ * stable `code` to switch on; the subclasses narrow it further.
+ *
+ * @module
+ */
+
+/** The stable codes carried by {@linkcode PotsdbError.code}. */
+export type ErrorCode =
+  | "INVALID_METRIC"
+  | "INVALID_TAG"
+  | "INVALID_VALUE"
+  | "INVALID_TIMESTAMP"
+  | "LINE_TOO_LONG"
+  | "INVALID_OPTION"
+  | "CLIENT_CLOSED"
+  | "CONNECT_TIMEOUT"
+  | "CONNECT_FAILED"
+  | "CONNECTION_LOST"
+  | "FLUSH_TIMEOUT"
+  | "SERVER_ERROR";
+
+/**
+ * Base class of all potsdb errors.
+ *
+ * @example Switch on the code
+ * ```ts
+ * import { Client, PotsdbError } from "@x/potsdb";
+ *
+ * const client = new Client("localhost", { hostTag: false });
+ * try {
+ *   client.send("bad metric", 1, { a: "b" });
+ * } catch (e) {
+ *   if (e instanceof PotsdbError && e.code === "INVALID_METRIC") {
+ *     // the name has a space: nothing was queued
+ *   }
+ * }
+ * await client.close();
+ * ```
+ */
+export class PotsdbError extends Error {
+  /** A stable identifier of the kind of failure. */
+  readonly code: ErrorCode;
+
+  /**
+   * @param code the stable code
+   * @param message a human readable description
+   * @param options `cause`: the underlying error, if any
+   */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Thrown by `send()` for input that is not a valid OpenTSDB `put`.
+ * Nothing was queued.
+ *
+ * @example
+ * ```ts
+ * import { Client, ValidationError } from "@x/potsdb";
+ *
+ * const client = new Client("localhost", { hostTag: false });
+ * try {
+ *   client.send("cpu", NaN, { a: "b" });
+ * } catch (e) {
+ *   console.assert(e instanceof ValidationError && e.code === "INVALID_VALUE");
+ * }
+ * await client.close();
+ * ```
+ */
+export class ValidationError extends PotsdbError {
+  /** Which part of the point was rejected, e.g. `metric`, `tag key`, `value`. */
+  readonly field: string;
+
+  /**
+   * @param code one of the `INVALID_*` codes or `LINE_TOO_LONG`
+   * @param field the part of the point that was rejected
+   * @param message what is wrong with it
+   */
+  constructor(
+    code:
+      | "INVALID_METRIC"
+      | "INVALID_TAG"
+      | "INVALID_VALUE"
+      | "INVALID_TIMESTAMP"
+      | "LINE_TOO_LONG",
+    field: string,
+    message: string,
+  ) {
+    super(code, message);
+    this.field = field;
+  }
+}
+
+/**
+ * Thrown for an option that cannot work (a negative `qsize`, a port out of range…).
+ *
+ * @example
+ * ```ts
+ * import { Client, OptionsError } from "@x/potsdb";
+ *
+ * try {
+ *   new Client("localhost", { qsize: -1 });
+ * } catch (e) {
+ *   console.assert(e instanceof OptionsError);
+ * }
+ * ```
+ */
+export class OptionsError extends PotsdbError {
+  /**
+   * @param message which option is wrong, and why
+   */
+  constructor(message: string) {
+    super("INVALID_OPTION", message);
+  }
+}
+
+/**
+ * Thrown by `send()` and `flush()` once `close()` has been called.
+ *
+ * @example
+ * ```ts
+ * import { Client, ClientClosedError } from "@x/potsdb";
+ *
+ * const client = new Client("localhost");
+ * await client.close();
+ * try {
+ *   client.send("cpu", 1);
+ * } catch (e) {
+ *   console.assert(e instanceof ClientClosedError);
+ * }
+ * ```
+ */
+export class ClientClosedError extends PotsdbError {
+  constructor() {
+    super("CLIENT_CLOSED", "the client is closed");
+  }
+}
+
+/**
+ * A connection could not be made: `CONNECT_TIMEOUT` when it took longer than
+ * the connect timeout, `CONNECT_FAILED` otherwise (refused, DNS failure…),
+ * with the runtime's error as `cause`.
+ *
+ * @example The start-up host check
+ * ```ts
+ * import { Client, ConnectError } from "@x/potsdb";
+ *
+ * try {
+ *   const client = await Client.connect("127.0.0.1", { port: 1, timeoutMs: 500 });
+ *   await client.close();
+ * } catch (e) {
+ *   console.assert(e instanceof ConnectError);
+ * }
+ * ```
+ */
+export class ConnectError extends PotsdbError {
+  /** The address that was tried, `host:port`. */
+  readonly address: string;
+
+  /**
+   * @param code `CONNECT_TIMEOUT` or `CONNECT_FAILED`
+   * @param address `host:port` that was tried
+   * @param message what happened
+   * @param cause the runtime's error
+   */
+  constructor(
+    code: "CONNECT_TIMEOUT" | "CONNECT_FAILED",
+    address: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(code, message, { cause });
+    this.address = address;
+  }
+}
+
+/**
+ * `flush()` did not finish before its deadline: what was queued is still
+ * queued and the writer keeps trying.
+ *
+ * @example
+ * ```ts
+ * import { Client, FlushTimeoutError } from "@x/potsdb";
+ *
+ * const client = new Client("127.0.0.1", { port: 1, hostTag: false });
+ * client.send("cpu", 1, { a: "b" });
+ * try {
+ *   await client.flush({ timeoutMs: 50 });
+ * } catch (e) {
+ *   console.assert(e instanceof FlushTimeoutError);
+ * }
+ * await client.close({ timeoutMs: 0 });
+ * ```
+ */
+export class FlushTimeoutError extends PotsdbError {
+  /** Points still waiting when the deadline passed. */
+  readonly pending: number;
+
+  /**
+   * @param pending how many points were still waiting
+   * @param timeoutMs the deadline that passed
+   */
+  constructor(pending: number, timeoutMs: number) {
+    super(
+      "FLUSH_TIMEOUT",
+      `flush did not finish within ${timeoutMs} ms: ${pending} point(s) still waiting`,
+    );
+    this.pending = pending;
+  }
+}
+
+/**
+ * A line the server sent back, such as OpenTSDB's `put: illegal argument: …`.
+ * Carried by `server-error` events; never thrown.
+ *
+ * @example
+ * ```ts
+ * import { Client, ServerError } from "@x/potsdb";
+ *
+ * const client = new Client("localhost");
+ * client.addEventListener("server-error", (event) => {
+ *   const error = (event as CustomEvent<ServerError>).detail;
+ *   console.log(error.line);
+ * });
+ * await client.close();
+ * ```
+ */
+export class ServerError extends PotsdbError {
+  /** The line as the server sent it, without the newline. */
+  readonly line: string;
+
+  /**
+   * @param line the line the server sent
+   */
+  constructor(line: string) {
+    super("SERVER_ERROR", `server replied: ${line}`);
+    this.line = line;
+  }
+}
+
+/**
+ * The connection ended: the server closed it or reset it, or a write failed.
+ * Carried by `disconnect` events.
+ *
+ * @example
+ * ```ts
+ * import { Client, ConnectionLostError } from "@x/potsdb";
+ *
+ * const client = new Client("localhost");
+ * client.addEventListener("disconnect", (event) => {
+ *   const error = (event as CustomEvent<ConnectionLostError>).detail;
+ *   console.log(error.message);
+ * });
+ * await client.close();
+ * ```
+ */
+export class ConnectionLostError extends PotsdbError {
+  /**
+   * @param message what happened
+   * @param cause the runtime's error, if there was one
+   */
+  constructor(message: string, cause?: unknown) {
+    super("CONNECTION_LOST", message, { cause });
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * The OpenTSDB `put` grammar: the one place that knows what a valid line is.
+ *
+ * `put <metric> <timestamp> <value> <tagk>=<tagv>[ <tagk>=<tagv>…]\n`
+ *
+ * Rules (OpenTSDB 2.x, see `Tags.validateString`, `TSDB.checkTimestampAndTags`):
+ * - metric, tag keys and tag values are non-empty and made of `a-z A-Z 0-9 - _ . /`
+ *   or Unicode letters of the Basic Multilingual Plane;
+ * - 1 to `maxTags` (default 8) tags with unique keys;
+ * - the timestamp is an integer: ≤ 4294967295 is seconds, up to 13 digits is
+ *   milliseconds;
+ * - integer values have at most 19 digits (int64); a float must contain `.`
+ *   or `e`; NaN and ±Infinity are rejected;
+ * - a line is at most 1023 bytes before its newline, or the server drops the
+ *   connection.
+ *
+ * @module
+ */
+
+import { ValidationError } from "./errors.ts";
+
+/** A metric value: a finite number, or a bigint within int64. */
+export type Value = number | bigint;
+
+/** A tag value as accepted by `send()`: anything else than a string is stringified. */
+export type TagValue = string | number | bigint | boolean;
+
+/** Tags of one point, e.g. `{ cpu: "0", dc: "eu" }`. */
+export type Tags = Readonly<Record<string, TagValue>>;
+
+/** A point's time: seconds or milliseconds since the epoch, or a `Date`. */
+export type Timestamp = number | Date;
+
+/** Largest timestamp read as seconds; above it, up to 13 digits, milliseconds. */
+export const MAX_SECONDS = 4294967295;
+/** Largest timestamp OpenTSDB accepts (13 digits of milliseconds). */
+export const MAX_MILLISECONDS = 9999999999999;
+/** Longest line in bytes, without its newline: the server's frame limit is 1024. */
+export const MAX_LINE_BYTES = 1023;
+/** OpenTSDB's default `tsd.storage.max_tags`. */
+export const DEFAULT_MAX_TAGS = 8;
+
+const INT64_LIMIT = 2 ** 63;
+const BIG_INT64_MIN = -(2n ** 63n);
+const BIG_INT64_MAX = 2n ** 63n - 1n;
+
+const ASCII_NAME = /^[A-Za-z0-9._\/-]+$/;
+const UNICODE_NAME = /^[A-Za-z0-9._\/\-\p{L}]+$/u;
+const SURROGATE = /[\uD800-\uDFFF]/;
+const INVALID_CHAR = /[^A-Za-z0-9._\/\-\p{L}]|[\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * Whether `s` is a valid metric name, tag key or tag value for OpenTSDB.
+ *
+ * @param s the candidate
+ * @returns true when every character is allowed and `s` is not empty
+ *
+ * @example
+ * ```ts
+ * import { isValidName } from "@x/potsdb";
+ *
+ * console.assert(isValidName("sys.cpu.user"));
+ * console.assert(!isValidName("has space"));
+ * ```
+ */
+export function isValidName(s: string): boolean {
+  return ASCII_NAME.test(s) || (UNICODE_NAME.test(s) && !SURROGATE.test(s));
+}
+
+/**
+ * Replaces every character OpenTSDB would reject with `_` (like Telegraf's
+ * OpenTSDB output does). May return an empty string.
+ *
+ * @param s any string
+ * @returns `s` with only allowed characters
+ *
+ * @example
+ * ```ts
+ * import { sanitizeName } from "@x/potsdb";
+ *
+ * console.assert(sanitizeName("a b=c\n") === "a_b_c_");
+ * ```
+ */
+export function sanitizeName(s: string): string {
+  return isValidName(s) ? s : s.replace(INVALID_CHAR, "_");
+}
+
+/**
+ * Formats a value so that OpenTSDB reads it as the number it is: integers
+ * within int64 as integers, integral numbers beyond int64 in exponent form
+ * (a 20-digit integer would be rejected), everything else as JavaScript's
+ * shortest round-trip form, which always contains `.` or `e`.
+ *
+ * @param value a finite number or a bigint within int64
+ * @returns the value as it goes on the wire
+ * @throws {ValidationError} `INVALID_VALUE` for NaN, ±Infinity, a bigint
+ * outside int64, or anything that is not a number or bigint
+ *
+ * @example
+ * ```ts
+ * import { formatValue } from "@x/potsdb";
+ *
+ * console.assert(formatValue(42) === "42");
+ * console.assert(formatValue(0.5) === "0.5");
+ * console.assert(formatValue(1e20) === "1e+20");
+ * console.assert(formatValue(2n ** 62n) === "4611686018427387904");
+ * ```
+ */
+export function formatValue(value: Value): string {
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) {
+      // -0 comes out as "0": OpenTSDB has no negative zero for integers.
+      return value < INT64_LIMIT && value > -INT64_LIMIT ? String(value) : value.toExponential();
+    }
+    if (Number.isFinite(value)) return String(value);
+    throw new ValidationError("INVALID_VALUE", "value", `value must be finite, got ${value}`);
+  }
+  if (typeof value === "bigint") {
+    if (value >= BIG_INT64_MIN && value <= BIG_INT64_MAX) return String(value);
+    throw new ValidationError("INVALID_VALUE", "value", `bigint value ${value} is outside int64`);
+  }
+  throw new ValidationError(
+    "INVALID_VALUE",
+    "value",
+    `value must be a number or a bigint, got ${typeof value}`,
+  );
+}
+
+/**
+ * Turns a caller's timestamp into the integer OpenTSDB expects.
+ *
+ * A number up to 4294967295 is seconds, a larger one (up to 13 digits) is
+ * milliseconds; a fractional number is truncated. A `Date` becomes seconds,
+ * or milliseconds when `milliseconds` is true.
+ *
+ * @param ts seconds, milliseconds or a Date
+ * @param milliseconds whether a Date keeps its milliseconds
+ * @returns the timestamp as written on the wire
+ * @throws {ValidationError} `INVALID_TIMESTAMP` when it is not positive, too large or not a number
+ *
+ * @example
+ * ```ts
+ * import { formatTimestamp } from "@x/potsdb";
+ *
+ * console.assert(formatTimestamp(1700000000) === 1700000000);
+ * console.assert(formatTimestamp(new Date(1700000000500)) === 1700000000);
+ * console.assert(formatTimestamp(new Date(1700000000500), true) === 1700000000500);
+ * ```
+ */
+export function formatTimestamp(ts: Timestamp, milliseconds = false): number {
+  let n: number;
+  if (typeof ts === "number") n = Math.trunc(ts);
+  else if (ts instanceof Date) {
+    const ms = ts.getTime();
+    n = milliseconds ? ms : Math.floor(ms / 1000);
+  } else {
+    throw new ValidationError(
+      "INVALID_TIMESTAMP",
+      "timestamp",
+      `timestamp must be a number or a Date, got ${typeof ts}`,
+    );
+  }
+  if (n >= 1 && n <= MAX_MILLISECONDS) return n;
+  throw new ValidationError(
+    "INVALID_TIMESTAMP",
+    "timestamp",
+    `timestamp ${String(ts)} is outside 1..${MAX_MILLISECONDS}`,
+  );
+}
+
+/** How a {@linkcode PutEncoder} builds lines. */
+export interface EncoderOptions {
+  /** Most tags per point, host tag included. Default 8. */
+  maxTags?: number;
+  /** Replace invalid characters with `_` and drop empty tags instead of throwing. */
+  sanitize?: boolean;
+  /** A `host` tag added to points whose tags have none. */
+  host?: string;
+  /** Default timestamps (and Dates) in milliseconds rather than seconds. */
+  milliseconds?: boolean;
+}
+
+// Names seen valid recently: validating a name is a regex test, a lookup is cheaper
+// for the few distinct names a service sends. Cleared when full, so memory is bounded.
+const CACHE_LIMIT = 4096;
+
+/**
+ * Validates points and builds their `put` lines. Used by the client on every
+ * `send()`; usable alone to pre-format lines.
+ *
+ * @example
+ * ```ts
+ * import { PutEncoder } from "@x/potsdb";
+ *
+ * const encoder = new PutEncoder({ host: "web1" });
+ * const line = encoder.encode("sys.cpu.user", 42.5, { cpu: "0" }, 1700000000);
+ * console.assert(line === "put sys.cpu.user 1700000000 42.5 cpu=0 host=web1\n");
+ * ```
+ */
+export class PutEncoder {
+  readonly #maxTags: number;
+  readonly #sanitize: boolean;
+  readonly #hostPart: string;
+  readonly #milliseconds: boolean;
+  #valid = new Set<string>();
+
+  /**
+   * @param options tag limit, sanitising, host tag and timestamp precision
+   */
+  constructor(options: EncoderOptions = {}) {
+    this.#maxTags = options.maxTags ?? DEFAULT_MAX_TAGS;
+    this.#sanitize = options.sanitize ?? false;
+    this.#milliseconds = options.milliseconds ?? false;
+    const host = options.host;
+    if (host !== undefined) {
+      const clean = this.#name(host, "host tag", "INVALID_TAG");
+      if (clean === "") throw new ValidationError("INVALID_TAG", "host tag", "host tag is empty");
+      this.#hostPart = " host=" + clean;
+    } else this.#hostPart = "";
+  }
+
+  /**
+   * Builds the line for one point.
+   *
+   * @param metric the metric name
+   * @param value the value
+   * @param tags the tags; a `host` tag here wins over the encoder's
+   * @param timestamp the point's time; defaults to `now`
+   * @param now the current time in milliseconds (for the default timestamp)
+   * @returns the line, newline included
+   * @throws {ValidationError} for anything OpenTSDB would reject
+   */
+  encode(
+    metric: string,
+    value: Value,
+    tags: Tags | undefined,
+    timestamp?: Timestamp,
+    now: number = Date.now(),
+  ): string {
+    const name = this.#name(metric, "metric", "INVALID_METRIC");
+    if (name === "") {
+      throw new ValidationError("INVALID_METRIC", "metric", "metric name is empty");
+    }
+    const ts = timestamp === undefined
+      ? (this.#milliseconds ? Math.floor(now) : Math.floor(now / 1000))
+      : formatTimestamp(timestamp, this.#milliseconds);
+    let line = "put " + name + " " + ts + " " + formatValue(value);
+    let count = 0;
+    let hasHost = false;
+    if (tags !== undefined && tags !== null) {
+      if (typeof tags !== "object") {
+        throw new ValidationError("INVALID_TAG", "tags", "tags must be an object");
+      }
+      for (const key in tags) {
+        const raw = tags[key];
+        const k = this.#name(key, "tag key", "INVALID_TAG");
+        const v = this.#name(tagString(raw, key), "tag value", "INVALID_TAG");
+        if (k === "" || v === "") {
+          if (this.#sanitize) continue;
+          throw new ValidationError("INVALID_TAG", "tag", `tag ${JSON.stringify(key)} is empty`);
+        }
+        if (k === "host") {
+          if (hasHost) {
+            throw new ValidationError("INVALID_TAG", "tag key", 'tag key "host" appears twice');
+          }
+          hasHost = true;
+        } else if (this.#sanitize && line.includes(" " + k + "=")) {
+          throw new ValidationError(
+            "INVALID_TAG",
+            "tag key",
+            `tag key ${JSON.stringify(key)} sanitises to a key that is already present`,
+          );
+        }
+        line += " " + k + "=" + v;
+        count++;
+      }
+    }
+    if (!hasHost && this.#hostPart !== "") {
+      line += this.#hostPart;
+      count++;
+    }
+    if (count === 0) {
+      throw new ValidationError("INVALID_TAG", "tags", "a point needs at least one tag");
+    }
+    if (count > this.#maxTags) {
+      throw new ValidationError(
+        "INVALID_TAG",
+        "tags",
+        `${count} tags is more than maxTags (${this.#maxTags})`,
+      );
+    }
+    // Three bytes per UTF-16 unit is the most UTF-8 takes, so short lines skip the count.
+    if (line.length * 3 > MAX_LINE_BYTES && utf8Length(line) > MAX_LINE_BYTES) {
+      throw new ValidationError(
+        "LINE_TOO_LONG",
+        "line",
+        `line is ${utf8Length(line)} bytes, more than ${MAX_LINE_BYTES}`,
+      );
+    }
+    return line + "\n";
+  }
+
+  #name(
+    s: string,
+    field: string,
+    code: "INVALID_METRIC" | "INVALID_TAG",
+  ): string {
+    const valid = this.#valid;
+    if (valid.has(s)) return s;
+    if (typeof s !== "string") {
+      throw new ValidationError(code, field, `${field} must be a string, got ${typeof s}`);
+    }
+    if (!isValidName(s)) {
+      if (this.#sanitize) return s.replace(INVALID_CHAR, "_");
+      throw new ValidationError(
+        code,
+        field,
+        s === "" ? `${field} is empty` : `${field} ${JSON.stringify(s)} has a character OpenTSDB rejects ` +
+          "(allowed: letters, digits, - _ . /)",
+      );
+    }
+    if (valid.size >= CACHE_LIMIT) valid.clear();
+    valid.add(s);
+    return s;
+  }
+}
+
+function tagString(raw: TagValue, key: string): string {
+  switch (typeof raw) {
+    case "string":
+      return raw;
+    case "number":
+    case "bigint":
+    case "boolean":
+      return String(raw);
+    default:
+      throw new ValidationError(
+        "INVALID_TAG",
+        "tag value",
+        `tag ${JSON.stringify(key)} has a ${raw === null ? "null" : typeof raw} value`,
+      );
+  }
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * Builds one `put` line with default options (8 tags at most, no host tag).
+ *
+ * @param metric the metric name
+ * @param value the value
+ * @param tags the tags (at least one)
+ * @param timestamp seconds, milliseconds or a Date; defaults to now in seconds
+ * @returns the line, newline included
+ * @throws {ValidationError} for anything OpenTSDB would reject
+ *
+ * @example
+ * ```ts
+ * import { encodePut } from "@x/potsdb";
+ *
+ * const line = encodePut("app.requests", 1, { route: "home" }, 1700000000);
+ * console.assert(line === "put app.requests 1700000000 1 route=home\n");
+ * ```
+ */
+export function encodePut(
+  metric: string,
+  value: Value,
+  tags: Tags,
+  timestamp?: Timestamp,
+): string {
+  return defaultEncoder.encode(metric, value, tags, timestamp);
+}
+
+const defaultEncoder = new PutEncoder();

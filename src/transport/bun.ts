@@ -1,0 +1,123 @@
+/**
+ * The `Bun.connect` transport.
+ *
+ * `socket.write()` is a synchronous attempt that returns the bytes the
+ * kernel took; the rest is written from the `drain` handler.
+ *
+ * @module
+ */
+
+import * as os from "node:os";
+import { BufferedConnection } from "./stream_connection.ts";
+import { lineSplitter } from "./lines.ts";
+import type { Connection, ConnectOptions, Transport } from "./types.ts";
+
+interface BunSocket {
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate(): void;
+  ref(): void;
+  unref(): void;
+  setNoDelay?(noDelay?: boolean): boolean;
+}
+
+interface BunHandlers {
+  open?(socket: BunSocket): void;
+  data?(socket: BunSocket, data: Uint8Array): void;
+  drain?(socket: BunSocket): void;
+  close?(socket: BunSocket, error?: Error): void;
+  end?(socket: BunSocket): void;
+  error?(socket: BunSocket, error: Error): void;
+  connectError?(socket: BunSocket, error: Error): void;
+}
+
+interface BunNamespace {
+  connect(options: { hostname: string; port: number; socket: BunHandlers }): Promise<BunSocket>;
+}
+
+function bun(): BunNamespace {
+  const ns = (globalThis as { Bun?: BunNamespace }).Bun;
+  if (!ns) throw new Error("bunTransport needs the Bun runtime");
+  return ns;
+}
+
+/**
+ * Connects with `Bun.connect`.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@x/potsdb";
+ * import { bunTransport } from "@x/potsdb/bun";
+ *
+ * const client = new Client("localhost", { transport: bunTransport });
+ * await client.close();
+ * ```
+ */
+export const bunTransport: Transport = {
+  name: "Bun.connect",
+  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+    signal.throwIfAborted();
+    let socket: BunSocket | undefined;
+    let closing = false;
+    let lastError: Error | undefined;
+    const connection = new BufferedConnection({
+      send: (bytes) => socket!.write(bytes),
+      close: () => {
+        if (closing) return;
+        closing = true;
+        socket?.end();
+      },
+      ref: () => socket?.ref(),
+      unref: () => socket?.unref(),
+    });
+    const push = lineSplitter(onLine);
+    const decoder = new TextDecoder();
+    const attempt = bun().connect({
+      hostname: host,
+      port,
+      socket: {
+        open(s) {
+          socket = s;
+          s.setNoDelay?.(true);
+        },
+        data(_s, data) {
+          push(decoder.decode(data, { stream: true }));
+        },
+        drain() {
+          connection.drain();
+        },
+        error(_s, error) {
+          lastError ??= error;
+        },
+        end(s) {
+          // The server closed its side: it reads no more.
+          s.end();
+        },
+        close(_s, error) {
+          connection.finish(error ?? lastError);
+        },
+        connectError(_s, error) {
+          lastError = error;
+        },
+      },
+    });
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        attempt.then((s) => s.terminate(), () => {});
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      socket = await Promise.race([attempt, aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort!);
+    }
+    return connection;
+  },
+  hostname: () => os.hostname(),
+  unrefTimer(timer) {
+    (timer as { unref?: () => void }).unref?.();
+  },
+};

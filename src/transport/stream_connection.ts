@@ -1,0 +1,170 @@
+/**
+ * The part of a connection shared by transports whose writes are
+ * asynchronous or partial (Deno, Bun, web sockets): an ordered write buffer
+ * with a high-water mark, `done` per write, `ready()` waiters and one
+ * `closed` promise.
+ *
+ * @module
+ */
+
+import type { Connection } from "./types.ts";
+
+const encoder = new TextEncoder();
+
+/** Bytes buffered before `write()` asks the caller to wait. */
+export const HIGH_WATER_MARK = 128 * 1024;
+
+interface Pending {
+  data: string;
+  bytes?: Uint8Array;
+  done: (error?: Error) => void;
+}
+
+/**
+ * How a runtime's socket is driven by {@linkcode BufferedConnection}.
+ * `send` writes as much of `bytes` as the socket takes now and returns that
+ * count, or a promise of it (Deno), or -1 when the socket is closed.
+ */
+export interface SocketDriver {
+  send(bytes: Uint8Array): number | Promise<number>;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/**
+ * A {@linkcode Connection} over a {@linkcode SocketDriver}. The adapter calls
+ * `drain()` when the socket can take more (after a partial write) and
+ * `finish(error)` when the socket has ended.
+ */
+export class BufferedConnection implements Connection {
+  readonly closed: Promise<Error | undefined>;
+  #driver: SocketDriver;
+  #pending: Pending[] = [];
+  #pendingChars = 0;
+  #writing = false;
+  #ending = false;
+  #done = false;
+  #error: Error | undefined;
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #resolveClosed!: (e: Error | undefined) => void;
+
+  constructor(driver: SocketDriver) {
+    this.#driver = driver;
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+  }
+
+  write(data: string, done: (error?: Error) => void): boolean {
+    if (this.#done || this.#ending) {
+      const error = this.#error ?? new Error("connection closed");
+      queueMicrotask(() => done(error));
+      return false;
+    }
+    this.#pending.push({ data, done });
+    this.#pendingChars += data.length;
+    if (!this.#writing) this.drain();
+    return this.#pendingChars < HIGH_WATER_MARK;
+  }
+
+  ready(): Promise<void> {
+    if (this.#done) return Promise.reject(this.#error ?? new Error("connection closed"));
+    if (this.#pendingChars < HIGH_WATER_MARK) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Writes buffered data until the socket pushes back or the buffer is empty. */
+  drain(): void {
+    if (this.#writing || this.#done) return;
+    this.#writing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const item = this.#pending[0];
+        const bytes = item.bytes ??= encoder.encode(item.data);
+        const sent = this.#driver.send(bytes);
+        if (typeof sent !== "number") {
+          // Deno: the write completes later; continue from there.
+          sent.then((n) => this.#afterAsyncSend(item, n), (e) => this.finish(e));
+          return;
+        }
+        if (!this.#advance(item, sent)) return;
+      }
+      this.#writing = false;
+      this.#settleWaiters();
+      if (this.#ending) this.#driver.close();
+    } catch (e) {
+      this.finish(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  #afterAsyncSend(item: Pending, n: number): void {
+    if (this.#done) return;
+    this.#writing = false;
+    // After a partial asynchronous write, go on with the rest at once.
+    this.#advance(item, n);
+    this.drain();
+  }
+
+  /** Accounts for `n` bytes of `item` written; false when the socket is full or closed. */
+  #advance(item: Pending, n: number): boolean {
+    if (n < 0) {
+      this.finish(new Error("connection closed"));
+      return false;
+    }
+    const bytes = item.bytes!;
+    if (n < bytes.length) {
+      item.bytes = bytes.subarray(n);
+      this.#writing = false; // wait for the adapter's drain()
+      return false;
+    }
+    this.#pending.shift();
+    this.#pendingChars -= item.data.length;
+    queueMicrotask(() => item.done());
+    return true;
+  }
+
+  #settleWaiters(): void {
+    if (this.#pendingChars >= HIGH_WATER_MARK) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  /** Marks the connection ended; pending writes fail with `error`. */
+  finish(error?: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#error = error;
+    const lost = error ?? new Error("connection closed");
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingChars = 0;
+    for (const p of pending) queueMicrotask(() => p.done(lost));
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(lost);
+    try {
+      this.#driver.close();
+    } catch {
+      // already closed
+    }
+    this.#resolveClosed(error);
+  }
+
+  end(): void {
+    if (this.#done || this.#ending) return;
+    this.#ending = true;
+    if (this.#pending.length === 0 && !this.#writing) this.#driver.close();
+  }
+
+  destroy(): void {
+    this.finish();
+  }
+
+  ref(): void {
+    this.#driver.ref();
+  }
+
+  unref(): void {
+    this.#driver.unref();
+  }
+}

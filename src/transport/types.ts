@@ -1,0 +1,92 @@
+/**
+ * The seam between the runtime-agnostic client and a runtime's sockets.
+ *
+ * A transport only moves bytes: queueing, batching, rate limiting and
+ * reconnecting live in the client. Implement {@linkcode Transport} to send
+ * through anything that carries a byte stream.
+ *
+ * @module
+ */
+
+/** What the client asks of {@linkcode Transport.connect}. */
+export interface ConnectOptions {
+  /** Host name or address. */
+  host: string;
+  /** TCP port. */
+  port: number;
+  /** Aborts the attempt (connect timeout, or the client closing). */
+  signal: AbortSignal;
+  /** Called with each line the server sends, without its line ending. */
+  onLine(line: string): void;
+}
+
+/**
+ * One open connection.
+ *
+ * The client writes whole batches of lines. `write` takes ownership of the
+ * data and reports through `done` whether the data reached the operating
+ * system. `done` is called once per write, in the order of the writes, and
+ * never from inside `write` itself.
+ */
+export interface Connection {
+  /**
+   * Hands `data` to the connection.
+   *
+   * @param data one or more complete lines
+   * @param done called once the data is in the OS's buffers (no argument), or
+   * with the error when it can no longer be written
+   * @returns false when the caller should wait for {@linkcode Connection.ready}
+   * before writing more (backpressure)
+   */
+  write(data: string, done: (error?: Error) => void): boolean;
+  /** Resolves when more can be written; rejects if the connection ends first. */
+  ready(): Promise<void>;
+  /** Resolves once the connection has ended, with the error that ended it, if any. */
+  readonly closed: Promise<Error | undefined>;
+  /** Writes what is buffered, then closes; `closed` resolves after. */
+  end(): void;
+  /** Closes at once; buffered data is lost (and its `done` gets an error). */
+  destroy(): void;
+  /** Lets this connection keep the process alive (the default). */
+  ref(): void;
+  /** Stops this connection from keeping the process alive. */
+  unref(): void;
+}
+
+/**
+ * Opens connections for a client. Adapters: `nodeTransport`, `denoTransport`,
+ * `bunTransport`, `socketsTransport(connect)`, `autoTransport` (the default).
+ *
+ * @example A transport that wraps another and counts connections
+ * ```ts
+ * import { Client, autoTransport, type Transport } from "@x/potsdb";
+ *
+ * let connects = 0;
+ * const counting: Transport = {
+ *   name: "counting",
+ *   connect(options) {
+ *     connects++;
+ *     return autoTransport.connect(options);
+ *   },
+ * };
+ * const client = new Client("localhost", { transport: counting, hostTag: false });
+ * await client.close();
+ * ```
+ */
+export interface Transport {
+  /** A short name for messages and stats, e.g. `node:net`. */
+  readonly name: string;
+  /**
+   * Opens a connection.
+   *
+   * @param options address, abort signal and the server-line callback
+   * @returns the open connection
+   * @throws whatever the runtime throws when the connection fails; the client
+   * wraps it in a `ConnectError`
+   */
+  connect(options: ConnectOptions): Promise<Connection>;
+  /** This machine's hostname, for `hostTag: true`. */
+  hostname?(): string | undefined;
+  /** Makes a timer stop keeping the process alive (Deno's timers are numbers). */
+  unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
+}

@@ -1,0 +1,475 @@
+/**
+ * The writer: one per client, it moves lines from the queue to the server.
+ *
+ * States: idle (nothing to write; handles unref'd) → connecting (with a
+ * connect timeout; on failure a capped, jittered backoff, then the next
+ * address) → writing (coalesced batches, rate-limited, waiting on
+ * backpressure) → back to idle, or to connecting when the connection is lost
+ * (unconfirmed batches go back in front of the queue). `stop()` ends it.
+ *
+ * @module
+ */
+
+import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
+import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
+import { type Batch, DropOldestQueue } from "./queue.ts";
+import { TokenBucket } from "./rate_limit.ts";
+import type { Connection, Transport } from "./transport/types.ts";
+
+/** A host and port to connect to. */
+export interface Address {
+  /** Host name or address. */
+  host: string;
+  /** TCP port. */
+  port: number;
+}
+
+/** A time source: `now()` in ms, and a sleep that resolves early on abort. */
+export interface Clock {
+  /** The current time in milliseconds. */
+  now(): number;
+  /** Waits `ms` (or until `signal` aborts). */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** What the writer tells its owner as it happens. */
+export interface WriterEvents {
+  connect(address: Address): void;
+  disconnect(error: ConnectionLostError): void;
+  connectError(error: ConnectError): void;
+  serverLine(line: string): void;
+  /** Lines were confirmed written (flush waiters re-check). */
+  progress(): void;
+}
+
+/** Settings of a {@linkcode Writer}. */
+export interface WriterOptions {
+  transport: Transport;
+  addresses: Address[];
+  qsize: number;
+  /** Metrics per second; 0 = unlimited. */
+  mps: number;
+  /** Largest write, in UTF-16 units of lines (≈ bytes for ASCII). */
+  batchChars: number;
+  connectTimeoutMs: number;
+  lingerMs: number;
+  reconnect?: BackoffOptions;
+  clock?: Clock;
+  events: WriterEvents;
+}
+
+interface SeqBatch extends Batch {
+  /** Sequence number of the batch's first line (lines are numbered from 0 as accepted). */
+  seq: number;
+}
+
+const enum Pump {
+  Idle,
+  Empty,
+  Blocked,
+  RateLimited,
+}
+
+const realClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms, signal) => sleep(ms, signal),
+};
+
+/**
+ * Drains a {@linkcode DropOldestQueue} into connections made by a
+ * {@linkcode Transport}. Used by `Client`; exported for those who compose
+ * their own.
+ *
+ * @example
+ * ```ts
+ * import { MemoryTransport, Writer } from "@x/potsdb";
+ *
+ * const transport = new MemoryTransport();
+ * const writer = new Writer({
+ *   transport,
+ *   addresses: [{ host: "memory", port: 4242 }],
+ *   qsize: 1000,
+ *   mps: 0,
+ *   batchChars: 65536,
+ *   connectTimeoutMs: 1000,
+ *   lingerMs: 1000,
+ *   events: { connect() {}, disconnect() {}, connectError() {}, serverLine() {}, progress() {} },
+ * });
+ * writer.enqueue("put a 1 1 t=v\n");
+ * while (writer.sent < 1) await new Promise((r) => setTimeout(r, 1));
+ * console.assert(transport.received() === "put a 1 1 t=v\n");
+ * await writer.stop(1000);
+ * ```
+ */
+export class Writer {
+  /** Lines accepted into the queue, ever. */
+  accepted = 0;
+  /** Lines the transport confirmed written to the OS. */
+  sent = 0;
+  /** Lines given up on at stop (not written within the deadline). */
+  droppedAtClose = 0;
+  /** Successful connections after the first. */
+  reconnects = 0;
+  /** Failed connection attempts. */
+  connectFailures = 0;
+  /** The most recent connection problem. */
+  lastError: PotsdbError | undefined;
+
+  readonly queue: DropOldestQueue;
+  readonly #o: WriterOptions;
+  readonly #limiter: TokenBucket | undefined;
+  readonly #backoff: Backoff;
+  readonly #clock: Clock;
+  readonly #realTimers: boolean;
+  readonly #stop = new AbortController();
+  #stopped = false;
+  #conn: Connection | undefined;
+  #gen = 0;
+  #connects = 0;
+  #addressIndex = 0;
+  #blocked = false;
+  #pumping = false;
+  #unconfirmed: SeqBatch[] = [];
+  #unconfirmedLines = 0;
+  #retry: SeqBatch[] = [];
+  #retryLines = 0;
+  #wake: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  // Keep-alive: while lines are pending the process is held, but no longer
+  // than lingerMs without progress, so a script with a dead server still exits.
+  #held = false;
+  #episode = false;
+  #lastProgress = 0;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * @param options transport, addresses, limits and event callbacks
+   */
+  constructor(options: WriterOptions) {
+    this.#o = options;
+    this.queue = new DropOldestQueue(options.qsize);
+    this.#clock = options.clock ?? realClock;
+    this.#realTimers = options.clock === undefined;
+    this.#limiter = options.mps > 0
+      ? new TokenBucket(options.mps, Math.max(1, options.mps), () => this.#clock.now())
+      : undefined;
+    this.#backoff = new Backoff(options.reconnect);
+  }
+
+  /** Lines accepted but neither written nor dropped. */
+  get pending(): number {
+    return this.queue.length + this.#retryLines + this.#unconfirmedLines;
+  }
+
+  /** Lines dropped because the queue was full. */
+  get droppedQueueFull(): number {
+    return this.queue.dropped;
+  }
+
+  /** Whether a connection is open. */
+  get connected(): boolean {
+    return this.#conn !== undefined;
+  }
+
+  /**
+   * Sequence number of the oldest line not yet written or dropped; a flush
+   * taken at `accepted === n` is done once this reaches `n`.
+   */
+  get firstPending(): number {
+    return this.#unconfirmed[0]?.seq ?? this.#retry[0]?.seq ??
+      this.accepted - this.queue.length;
+  }
+
+  /**
+   * Queues one encoded line and, when a full batch is ready and the
+   * connection takes it without waiting, writes it at once — so a caller's
+   * long synchronous loop does not starve the writer.
+   *
+   * @param line a complete line ending in `\n`
+   * @returns 1 when the oldest line was dropped to make room, else 0
+   */
+  enqueue(line: string): number {
+    const queue = this.queue;
+    const dropped = queue.push(line);
+    this.accepted++;
+    if (this.#wake !== undefined) {
+      const wake = this.#wake;
+      this.#wake = undefined;
+      wake();
+    } else if (queue.chars >= this.#o.batchChars && this.#conn !== undefined && !this.#blocked) {
+      this.#pump(true);
+    }
+    if (this.#running === undefined) this.#running = this.#run();
+    return dropped;
+  }
+
+  /**
+   * Connects now (the start-up host check) and keeps the connection.
+   *
+   * @param timeoutMs connect timeout
+   * @throws {ConnectError} when the connection fails or times out
+   */
+  async connectNow(timeoutMs: number): Promise<void> {
+    if (this.#conn) return;
+    const conn = await this.#open(this.#o.addresses[this.#addressIndex], timeoutMs, true);
+    if (this.#conn) conn.destroy(); // the loop connected meanwhile
+    else this.#adopt(conn, this.#o.addresses[this.#addressIndex]);
+    if (this.#running === undefined) this.#running = this.#run();
+  }
+
+  /**
+   * Stops the writer: no more connects, the connection is ended gracefully
+   * within `timeoutMs` (then destroyed), and lines still pending are dropped
+   * and counted in `droppedAtClose`.
+   *
+   * @param timeoutMs how long the graceful end may take
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stop.abort();
+    this.#wake?.();
+    await this.#running;
+    const conn = this.#conn;
+    if (conn) {
+      conn.end();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ended = await Promise.race([
+        conn.closed.then(() => true),
+        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
+      ]);
+      clearTimeout(timer);
+      if (!ended) conn.destroy();
+      await conn.closed;
+      // After a graceful end, the unconfirmed lines got their `done` calls.
+      await Promise.resolve();
+    }
+    this.#conn = undefined;
+    this.droppedAtClose += this.queue.clear() + this.#retryLines + this.#unconfirmedLines;
+    this.#retry = [];
+    this.#retryLines = 0;
+    this.#unconfirmed = [];
+    this.#unconfirmedLines = 0;
+    clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#sleepTimer);
+    this.#o.events.progress();
+  }
+
+  async #run(): Promise<void> {
+    const stopped = new Promise<void>((resolve) =>
+      this.#stop.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
+    while (!this.#stopped) {
+      if (this.queue.length === 0 && this.#retry.length === 0) {
+        if (this.#unconfirmedLines === 0) this.#updateHold();
+        await new Promise<void>((resolve) => this.#wake = resolve);
+        this.#wake = undefined;
+        continue;
+      }
+      if (!this.#episode) {
+        this.#episode = true;
+        this.#lastProgress = this.#clock.now();
+        this.#updateHold();
+      }
+      const conn = this.#conn ?? await this.#connect();
+      if (conn === undefined) continue;
+      const result = this.#pump();
+      if (result === Pump.Blocked) {
+        try {
+          await Promise.race([conn.ready(), stopped]);
+        } catch {
+          // the connection is gone; #lost has requeued its batches
+        }
+        this.#blocked = false;
+      } else if (result === Pump.RateLimited) {
+        const want = Math.min(this.queue.length, Math.max(1, Math.ceil(this.#o.mps / 100)));
+        await this.#sleep(this.#limiter!.msUntil(want));
+      }
+    }
+  }
+
+  /**
+   * Writes batches until the connection pushes back, tokens run out or
+   * nothing is left; with `fullOnly`, only while a full batch is queued.
+   */
+  #pump(fullOnly = false): Pump {
+    const conn = this.#conn;
+    if (conn === undefined || this.#pumping) return Pump.Idle;
+    if (this.#blocked) return Pump.Blocked;
+    this.#pumping = true;
+    try {
+      const gen = this.#gen;
+      const done = (error?: Error) => this.#confirm(gen, error);
+      for (;;) {
+        let batch = this.#retry.shift();
+        if (batch !== undefined) this.#retryLines -= batch.count;
+        else {
+          const queue = this.queue;
+          if (queue.length === 0 || (fullOnly && queue.chars < this.#o.batchChars)) return Pump.Empty;
+          let max = queue.length;
+          const limiter = this.#limiter;
+          if (limiter !== undefined) {
+            max = limiter.take(max);
+            if (max === 0) return Pump.RateLimited;
+          }
+          const seq = this.accepted - queue.length;
+          const taken = queue.take(max, this.#o.batchChars)!;
+          if (limiter !== undefined && taken.count < max) limiter.giveBack(max - taken.count);
+          batch = { text: taken.text, count: taken.count, seq };
+        }
+        this.#unconfirmed.push(batch);
+        this.#unconfirmedLines += batch.count;
+        if (!conn.write(batch.text, done)) {
+          this.#blocked = true;
+          return Pump.Blocked;
+        }
+        if (this.#conn !== conn) return Pump.Idle;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #confirm(gen: number, error?: Error): void {
+    if (gen !== this.#gen) return; // that connection's batches were requeued already
+    if (error !== undefined) {
+      this.#lost(gen, error);
+      return;
+    }
+    const batch = this.#unconfirmed.shift()!;
+    this.#unconfirmedLines -= batch.count;
+    this.sent += batch.count;
+    this.#lastProgress = this.#clock.now();
+    this.#o.events.progress();
+    if (this.#unconfirmedLines === 0 && this.pending === 0) this.#updateHold();
+  }
+
+  #lost(gen: number, cause: Error | undefined): void {
+    if (gen !== this.#gen || this.#conn === undefined) return;
+    this.#gen++;
+    const conn = this.#conn;
+    this.#conn = undefined;
+    this.#blocked = false;
+    conn.destroy();
+    // Unconfirmed batches are older than those waiting to be retried.
+    this.#retry = this.#unconfirmed.concat(this.#retry);
+    this.#retryLines += this.#unconfirmedLines;
+    this.#unconfirmed = [];
+    this.#unconfirmedLines = 0;
+    const error = new ConnectionLostError(
+      cause ? `connection lost: ${cause.message}` : "the server closed the connection",
+      cause,
+    );
+    this.lastError = error;
+    if (!this.#stopped) this.#o.events.disconnect(error);
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async #connect(): Promise<Connection | undefined> {
+    const addresses = this.#o.addresses;
+    const address = addresses[this.#addressIndex];
+    try {
+      const conn = await this.#open(address, this.#o.connectTimeoutMs);
+      if (this.#stopped || this.#conn !== undefined) {
+        conn.destroy();
+        return this.#conn;
+      }
+      this.#adopt(conn, address);
+      return conn;
+    } catch (e) {
+      if (this.#stopped) return undefined;
+      const error = e as ConnectError;
+      this.connectFailures++;
+      this.lastError = error;
+      this.#o.events.connectError(error);
+      this.#addressIndex = (this.#addressIndex + 1) % addresses.length;
+      await this.#sleep(this.#backoff.next());
+      return undefined;
+    }
+  }
+
+  async #open(address: Address, timeoutMs: number, awaited = false): Promise<Connection> {
+    const where = `${address.host}:${address.port}`;
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([this.#stop.signal, timeout.signal]);
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    // A caller awaiting the host check holds the process; background reconnects do not.
+    if (!awaited) this.#unrefTimer(timer);
+    try {
+      return await this.#o.transport.connect({
+        host: address.host,
+        port: address.port,
+        signal,
+        onLine: (line) => this.#o.events.serverLine(line),
+      });
+    } catch (e) {
+      if (timeout.signal.aborted) {
+        throw new ConnectError(
+          "CONNECT_TIMEOUT",
+          where,
+          `connecting to ${where} took longer than ${timeoutMs} ms`,
+          e,
+        );
+      }
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new ConnectError("CONNECT_FAILED", where, `cannot connect to ${where}: ${reason}`, e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #adopt(conn: Connection, address: Address): void {
+    this.#conn = conn;
+    const gen = ++this.#gen;
+    this.#blocked = false;
+    if (this.#connects++ > 0) this.reconnects++;
+    this.#backoff.reset();
+    this.#lastProgress = this.#clock.now();
+    conn.closed.then((error) => this.#lost(gen, error));
+    if (!this.#held) conn.unref();
+    this.#o.events.connect(address);
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    if (!this.#realTimers) return this.#clock.sleep(ms, this.#stop.signal);
+    await sleep(ms, this.#stop.signal, (timer) => {
+      this.#sleepTimer = timer;
+      if (!this.#held) this.#unrefTimer(timer);
+    });
+    this.#sleepTimer = undefined;
+  }
+
+  #unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+    const transport = this.#o.transport;
+    if (transport.unrefTimer) transport.unrefTimer(timer);
+    else (timer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Holds the process while lines are pending and the last progress is less
+   * than lingerMs ago; lets go otherwise. Re-checked by an unref'd timer.
+   */
+  #updateHold(): void {
+    const pending = !this.#stopped && this.pending > 0;
+    if (!pending) this.#episode = false;
+    const left = this.#o.lingerMs - (this.#clock.now() - this.#lastProgress);
+    const hold = pending && left > 0;
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    if (hold) {
+      this.#lingerTimer = setTimeout(() => this.#updateHold(), left + 1);
+      this.#unrefTimer(this.#lingerTimer);
+    }
+    if (hold === this.#held) return;
+    this.#held = hold;
+    if (hold) this.#conn?.ref();
+    else {
+      this.#conn?.unref();
+      if (this.#sleepTimer !== undefined) this.#unrefTimer(this.#sleepTimer);
+    }
+  }
+}

@@ -1,0 +1,163 @@
+// In-process fake TSD servers for fault injection, on 127.0.0.1 only.
+// Every server and socket a test opens is closed by `close()`: Node 20's
+// test runner hangs on a leaked handle.
+
+import * as net from "node:net";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export interface FakeServer {
+  port: number;
+  /** Everything received, across connections. */
+  received(): string;
+  /** Complete lines received, without newlines. */
+  lines(): string[];
+  /** Connections accepted so far. */
+  connections: number;
+  /** Sockets currently open. */
+  sockets: Set<net.Socket>;
+  /** Sends `text` to every open connection. */
+  broadcast(text: string): void;
+  /** Resets every open connection. */
+  dropAll(): void;
+  /** Stops reading from every connection (and new ones): backpressure. */
+  pause(): void;
+  resume(): void;
+  /** Stops listening and closes every connection. */
+  close(): Promise<void>;
+}
+
+export interface FakeServerOptions {
+  port?: number;
+  /** Called for each new connection. */
+  onConnection?(socket: net.Socket): void;
+  /** Close each connection after this many bytes. */
+  closeAfterBytes?: number;
+}
+
+export async function startServer(options: FakeServerOptions = {}): Promise<FakeServer> {
+  let text = "";
+  let paused = false;
+  const sockets = new Set<net.Socket>();
+  const state = {
+    connections: 0,
+  };
+  const server = net.createServer((socket) => {
+    state.connections++;
+    sockets.add(socket);
+    socket.setEncoding("latin1");
+    let bytes = 0;
+    socket.on("data", (d: string) => {
+      text += d;
+      bytes += d.length;
+      if (options.closeAfterBytes !== undefined && bytes >= options.closeAfterBytes) socket.destroy();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+    if (paused) socket.pause();
+    options.onConnection?.(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    received: () => text,
+    lines: () => (text === "" ? [] : text.slice(0, text.lastIndexOf("\n")).split("\n")),
+    get connections() {
+      return state.connections;
+    },
+    sockets,
+    broadcast(t) {
+      for (const s of sockets) s.write(t);
+    },
+    dropAll() {
+      for (const s of sockets) s.resetAndDestroy?.() ?? s.destroy();
+    },
+    pause() {
+      paused = true;
+      for (const s of sockets) s.pause();
+    },
+    resume() {
+      paused = false;
+      for (const s of sockets) s.resume();
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A loopback port with nothing listening on it (connections are refused). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export interface Sink {
+  port: number;
+  /** Lines and bytes the sink has counted so far. */
+  count(): Promise<{ lines: number; bytes: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A line-counting sink in a separate Node process: it keeps reading while
+ * this process is busy in a synchronous loop.
+ */
+export async function startSink(): Promise<Sink> {
+  const script = fileURLToPath(new URL("./sink.mjs", sinkDir()));
+  const child = spawn("node", [script], { stdio: ["pipe", "pipe", "inherit"] });
+  child.stdout!.setEncoding("utf8");
+  let buffered = "";
+  const waiters: ((line: string) => void)[] = [];
+  child.stdout!.on("data", (d: string) => {
+    buffered += d;
+    for (let i = buffered.indexOf("\n"); i !== -1; i = buffered.indexOf("\n")) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      waiters.shift()?.(line);
+    }
+  });
+  const next = () => new Promise<string>((resolve) => waiters.push(resolve));
+  const port = Number((await next()).split(" ")[1]);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    port,
+    async count() {
+      const reply = next();
+      child.stdin!.write("count\n");
+      const [, lines, bytes] = (await reply).split(" ");
+      return { lines: Number(lines), bytes: Number(bytes) };
+    },
+    async close() {
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+// sink.mjs sits in tests/helpers/; the compiled copy of this file does not.
+function sinkDir(): URL {
+  const here = new URL(".", import.meta.url);
+  return here.pathname.includes("/build/") ? new URL(here.href.replace("/build/tests/", "/tests/")) : here;
+}

@@ -1,0 +1,197 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  encodePut,
+  formatTimestamp,
+  formatValue,
+  isValidName,
+  PutEncoder,
+  sanitizeName,
+  ValidationError,
+} from "../mod.ts";
+
+const TS = 1700000000;
+
+function rejects(fn: () => unknown, code: string) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ValidationError, `expected ValidationError, got ${e}`);
+    assert.equal(e.code, code);
+    return true;
+  });
+}
+
+describe("encodePut", () => {
+  it("builds the exact line", () => {
+    assert.equal(
+      encodePut("sys.cpu.user", 42.5, { cpu: "0", dc: "eu-west_1/a" }, TS),
+      "put sys.cpu.user 1700000000 42.5 cpu=0 dc=eu-west_1/a\n",
+    );
+  });
+
+  it("defaults the timestamp to now in seconds", () => {
+    const line = new PutEncoder().encode("m", 1, { a: "b" }, undefined, 1700000000999);
+    assert.equal(line, "put m 1700000000 1 a=b\n");
+  });
+
+  it("stringifies number, bigint and boolean tag values", () => {
+    assert.equal(
+      encodePut("m", 1, { n: 200, b: 5n, t: true }, TS),
+      "put m 1700000000 1 n=200 b=5 t=true\n",
+    );
+  });
+
+  it("accepts BMP Unicode letters", () => {
+    assert.equal(
+      encodePut("température", 1, { ville: "Zürich" }, TS),
+      "put température 1700000000 1 ville=Zürich\n",
+    );
+  });
+});
+
+describe("values", () => {
+  it("writes integers as integers and floats with a dot or exponent", () => {
+    assert.equal(formatValue(0), "0");
+    assert.equal(formatValue(-0), "0");
+    assert.equal(formatValue(-17), "-17");
+    assert.equal(formatValue(0.1), "0.1");
+    assert.equal(formatValue(1e-7), "1e-7");
+    assert.equal(formatValue(2 ** 53 + 2), "9007199254740994");
+  });
+
+  it("never writes an integral value beyond int64 as a 20+ digit integer", () => {
+    for (const v of [1e19, 1e20, -1e20, 2 ** 63, 1.5e300, -(2 ** 64)]) {
+      const s = formatValue(v);
+      assert.match(s, /e/, `${v} -> ${s}`);
+      assert.equal(Number(s), v);
+    }
+    assert.equal(formatValue(1e20), "1e+20");
+    assert.equal(formatValue(9007199254740993e3), "9007199254740993000");
+  });
+
+  it("accepts bigint within int64 and rejects it outside", () => {
+    assert.equal(formatValue(2n ** 63n - 1n), "9223372036854775807");
+    assert.equal(formatValue(-(2n ** 63n)), "-9223372036854775808");
+    rejects(() => formatValue(2n ** 63n), "INVALID_VALUE");
+    rejects(() => formatValue(-(2n ** 63n) - 1n), "INVALID_VALUE");
+  });
+
+  it("rejects NaN, infinities and non-numbers", () => {
+    for (const v of [NaN, Infinity, -Infinity, "1" as unknown as number, null as unknown as number]) {
+      rejects(() => formatValue(v), "INVALID_VALUE");
+    }
+  });
+});
+
+describe("timestamps", () => {
+  it("keeps seconds and milliseconds, truncates fractions", () => {
+    assert.equal(formatTimestamp(TS), TS);
+    assert.equal(formatTimestamp(TS + 0.9), TS);
+    assert.equal(formatTimestamp(1700000000123), 1700000000123);
+    assert.equal(formatTimestamp(4294967295), 4294967295);
+    assert.equal(formatTimestamp(9999999999999), 9999999999999);
+  });
+
+  it("turns a Date into seconds, or milliseconds on request", () => {
+    const d = new Date(1700000000789);
+    assert.equal(formatTimestamp(d), 1700000000);
+    assert.equal(formatTimestamp(d, true), 1700000000789);
+    assert.equal(encodePut("m", 1, { a: "b" }, d), "put m 1700000000 1 a=b\n");
+  });
+
+  it("rejects zero, negatives, 14 digits and non-times", () => {
+    for (const t of [0, -1, 10000000000000, NaN, Infinity, new Date(NaN), "1" as unknown as number]) {
+      rejects(() => formatTimestamp(t), "INVALID_TIMESTAMP");
+    }
+  });
+});
+
+describe("validation", () => {
+  it("rejects bad metric names", () => {
+    for (const m of ["", "a b", "a\nput x", "a=b", "a\r", "a\0", "a,b", "a😀", 5 as unknown as string]) {
+      rejects(() => encodePut(m, 1, { a: "b" }, TS), "INVALID_METRIC");
+    }
+  });
+
+  it("rejects bad tag keys and values", () => {
+    const bad: Record<string, string>[] = [
+      { "": "v" },
+      { k: "" },
+      { "a b": "v" },
+      { k: "v w" },
+      { k: "v\nput evil 1 1 x=y" },
+      { k: "a=b" },
+      { "k=": "v" },
+      { k: "\u0000" },
+      { k: "😀" },
+    ];
+    for (const tags of bad) rejects(() => encodePut("m", 1, tags, TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, { k: null as unknown as string }, TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, { k: undefined as unknown as string }, TS), "INVALID_TAG");
+  });
+
+  it("needs at least one tag and at most maxTags", () => {
+    rejects(() => encodePut("m", 1, {}, TS), "INVALID_TAG");
+    const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`k${i}`, "v"]));
+    rejects(() => encodePut("m", 1, nine, TS), "INVALID_TAG");
+    const enc = new PutEncoder({ maxTags: 9 });
+    assert.match(enc.encode("m", 1, nine, TS), /k8=v\n$/);
+    const host = new PutEncoder({ maxTags: 2, host: "h" });
+    rejects(() => host.encode("m", 1, { a: "1", b: "2" }, TS), "INVALID_TAG");
+  });
+
+  it("rejects lines over 1023 bytes, counting UTF-8 bytes", () => {
+    const fits = "x".repeat(1023 - "put m 1700000000 1 k=".length);
+    assert.equal(encodePut("m", 1, { k: fits }, TS).length, 1024);
+    rejects(() => encodePut("m", 1, { k: fits + "x" }, TS), "LINE_TOO_LONG");
+    // "é" is two bytes: 501 of them make exactly 1023 bytes in 522 characters.
+    assert.ok(encodePut("m", 1, { k: "é".repeat(501) }, TS));
+    rejects(() => encodePut("m", 1, { k: "é".repeat(502) }, TS), "LINE_TOO_LONG");
+  });
+
+  it("no output ever holds a second command", () => {
+    const hostile = ["x\nput a 1 1 b=c", "x\r\nversion", "x put", "x\u2028y", "x\u0085y"];
+    for (const v of hostile) {
+      try {
+        const line = encodePut("m", 1, { k: v }, TS);
+        assert.equal(line.indexOf("\n"), line.length - 1);
+        assert.equal(line.split(" ").length, 5);
+      } catch (e) {
+        assert.ok(e instanceof ValidationError);
+      }
+    }
+  });
+});
+
+describe("host tag", () => {
+  it("adds the host tag unless the caller gives one", () => {
+    const enc = new PutEncoder({ host: "web1" });
+    assert.equal(enc.encode("m", 1, { a: "b" }, TS), "put m 1700000000 1 a=b host=web1\n");
+    assert.equal(enc.encode("m", 1, { host: "other" }, TS), "put m 1700000000 1 host=other\n");
+    assert.equal(enc.encode("m", 1, undefined, TS), "put m 1700000000 1 host=web1\n");
+  });
+
+  it("rejects an invalid host override", () => {
+    assert.throws(() => new PutEncoder({ host: "a b" }), ValidationError);
+  });
+});
+
+describe("sanitize", () => {
+  it("replaces invalid characters and drops empty tags", () => {
+    const enc = new PutEncoder({ sanitize: true });
+    assert.equal(
+      enc.encode("a b", 1, { "k\n": "v=1", empty: "", x: "y" }, TS),
+      "put a_b 1700000000 1 k_=v_1 x=y\n",
+    );
+    assert.equal(sanitizeName("ok.name"), "ok.name");
+    assert.equal(sanitizeName("😀"), "_");
+    assert.equal(sanitizeName("𝒜b"), "_b");
+    assert.ok(isValidName(sanitizeName("a\u0000b c")));
+  });
+
+  it("still rejects what cannot be repaired", () => {
+    const enc = new PutEncoder({ sanitize: true });
+    rejects(() => enc.encode("", 1, { a: "b" }, TS), "INVALID_METRIC");
+    rejects(() => enc.encode("m", NaN, { a: "b" }, TS), "INVALID_VALUE");
+    rejects(() => enc.encode("m", 1, { "a b": "1", "a_b": "2" }, TS), "INVALID_TAG");
+  });
+});

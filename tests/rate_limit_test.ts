@@ -1,0 +1,88 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Backoff, Client, MemoryTransport, sleep, TokenBucket } from "../mod.ts";
+
+describe("TokenBucket", () => {
+  it("grants a second's worth at once, then the rate", () => {
+    let now = 0;
+    const b = new TokenBucket(1000, 1000, () => now);
+    assert.equal(b.take(5000), 1000);
+    assert.equal(b.take(1), 0);
+    now += 250;
+    assert.equal(b.available(), 250);
+    assert.equal(b.take(1000), 250);
+    assert.equal(b.msUntil(100), 100);
+    now += 10_000;
+    assert.equal(b.available(), 1000, "never more than the burst");
+  });
+
+  it("gives back unused tokens up to the burst", () => {
+    const now = 0;
+    const b = new TokenBucket(10, 10, () => now);
+    assert.equal(b.take(10), 10);
+    b.giveBack(4);
+    assert.equal(b.take(10), 4);
+    b.giveBack(100);
+    assert.equal(b.available(), 10);
+  });
+
+  it("rejects a zero rate", () => {
+    assert.throws(() => new TokenBucket(0), RangeError);
+  });
+});
+
+describe("mps limit in the writer (virtual clock)", () => {
+  it("writes 5000 points at 1000/s in 4 virtual seconds after a 1 s burst", async () => {
+    let now = 0;
+    const clock = {
+      now: () => now,
+      sleep: async (ms: number) => {
+        now += ms;
+        await Promise.resolve();
+      },
+    };
+    const transport = new MemoryTransport();
+    const client = new Client("memory", { transport, mps: 1000, clock, hostTag: false });
+    for (let i = 0; i < 5000; i++) client.send("m", i, { a: "b" }, 1700000000);
+    await client.flush();
+    assert.equal(transport.lines().length, 5000);
+    assert.ok(now >= 4000 && now <= 4100, `virtual time ${now} ms`);
+    // No write ever exceeds what the bucket allowed in that instant.
+    for (const chunk of transport.chunks) assert.ok(chunk.split("\n").length - 1 <= 1000);
+    await client.close();
+  });
+
+  it("no limit when mps is 0", async () => {
+    let now = 0;
+    const clock = { now: () => now, sleep: (ms: number) => Promise.resolve(void (now += ms)) };
+    const transport = new MemoryTransport();
+    const client = new Client("memory", { transport, clock, hostTag: false });
+    for (let i = 0; i < 5000; i++) client.send("m", i, { a: "b" }, 1700000000);
+    await client.flush();
+    assert.equal(now, 0);
+    await client.close();
+  });
+});
+
+describe("Backoff", () => {
+  it("doubles up to the cap with equal jitter", () => {
+    const top = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0.999999);
+    const low = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 0);
+    const highs = Array.from({ length: 6 }, () => top.next());
+    const lows = Array.from({ length: 6 }, () => low.next());
+    assert.deepEqual(highs, [100, 200, 400, 800, 1000, 1000]);
+    assert.deepEqual(lows, [50, 100, 200, 400, 500, 500]);
+    top.reset();
+    assert.equal(top.next(), 100);
+  });
+
+  it("sleep() resolves early on abort", async () => {
+    const c = new AbortController();
+    const t0 = Date.now();
+    const p = sleep(30_000, c.signal);
+    c.abort();
+    await p;
+    assert.ok(Date.now() - t0 < 5000);
+    await sleep(1, c.signal);
+  });
+});
