@@ -1,0 +1,193 @@
+// A local VictoriaMetrics (Debian package `victoria-metrics`) for the tests,
+// the demo and CI: loopback only, free ports, a temporary data directory,
+// ready when /health answers, stopped by PID.
+//
+// As a module:  const tsdb = await startTsdb(); …; await tsdb.stop();
+// As a command: node build/scripts/tsdb.js   (or deno run -A scripts/tsdb.ts)
+//               prints the ports, runs until Ctrl-C.
+
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+
+/** One series as `/api/v1/export` returns it. */
+export interface ExportedSeries {
+  metric: Record<string, string>;
+  values: number[];
+  timestamps: number[];
+}
+
+/** A running VictoriaMetrics. */
+export interface Tsdb {
+  /** `127.0.0.1` */
+  host: string;
+  /** HTTP API port (`/health`, `/api/v1/export`, `/internal/force_flush`). */
+  httpPort: number;
+  /** OpenTSDB telnet `put` port. */
+  telnetPort: number;
+  /** OpenTSDB HTTP `/api/put` port. */
+  opentsdbHttpPort: number;
+  /** `http://127.0.0.1:<httpPort>` */
+  url: string;
+  dataDir: string;
+  /** Makes recently ingested points visible to queries. */
+  forceFlush(): Promise<void>;
+  /** Force-flushes, then exports every series matching `match` (e.g. `{__name__=~"demo.*"}`). */
+  exportSeries(match: string): Promise<ExportedSeries[]>;
+  /** Text of `/metrics` (counters such as `vm_rows_inserted_total`). */
+  metrics(): Promise<string>;
+  /** Stops the server (SIGTERM, then SIGKILL) and keeps its data and ports. */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports and data. */
+  start(): Promise<void>;
+  /** Stops it and removes its data directory. */
+  dispose(): Promise<void>;
+}
+
+/** Options of {@linkcode startTsdb}. */
+export interface TsdbOptions {
+  /** Extra command-line flags, e.g. `-httpAuth.username=u`. */
+  flags?: string[];
+  /** How long to wait for /health. Default 20000 ms. */
+  readyTimeoutMs?: number;
+}
+
+const BINARY = "victoria-metrics";
+
+/** The binary's path, installing the Debian package when running as root. */
+export function ensureBinary(): string {
+  const found = spawnSync("sh", ["-c", `command -v ${BINARY}`], { encoding: "utf8" });
+  if (found.status === 0 && found.stdout.trim()) return found.stdout.trim();
+  const command = "apt-get update && apt-get install -y victoria-metrics";
+  if (process.getuid?.() !== 0) {
+    throw new Error(`${BINARY} is not installed; run: sudo sh -c '${command}'`);
+  }
+  console.error(`# installing ${BINARY}: ${command}`);
+  const install = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive ${command}`], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (install.status !== 0) throw new Error(`installing ${BINARY} failed (exit ${install.status})`);
+  return ensureBinary();
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts VictoriaMetrics on free loopback ports and waits until it is healthy. */
+export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
+  const binary = ensureBinary();
+  const host = "127.0.0.1";
+  const [httpPort, telnetPort, opentsdbHttpPort] = [await freePort(), await freePort(), await freePort()];
+  const dataDir = mkdtempSync(join(tmpdir(), "potsdb-vm-"));
+  const url = `http://${host}:${httpPort}`;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const auth = authHeader(options.flags ?? []);
+  const get = async (path: string, init?: RequestInit) => {
+    const response = await fetch(url + path, { ...init, headers: { ...auth, ...init?.headers } });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
+    return response;
+  };
+
+  const tsdb: Tsdb = {
+    host,
+    httpPort,
+    telnetPort,
+    opentsdbHttpPort,
+    url,
+    dataDir,
+    async forceFlush() {
+      await (await get("/internal/force_flush")).arrayBuffer();
+    },
+    async exportSeries(match) {
+      await tsdb.forceFlush();
+      const text = await (await get(`/api/v1/export?match[]=${encodeURIComponent(match)}`)).text();
+      return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ExportedSeries);
+    },
+    async metrics() {
+      return await (await get("/metrics")).text();
+    },
+    async start() {
+      child = spawn(binary, [
+        `-storageDataPath=${dataDir}`,
+        `-httpListenAddr=${host}:${httpPort}`,
+        `-opentsdbListenAddr=${host}:${telnetPort}`,
+        `-opentsdbHTTPListenAddr=${host}:${opentsdbHttpPort}`,
+        "-loggerLevel=ERROR",
+        ...(options.flags ?? []),
+      ], { stdio: ["ignore", "ignore", "inherit"] });
+      const proc = child;
+      exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+      const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+      for (;;) {
+        if (proc.exitCode !== null) throw new Error(`${BINARY} exited with ${proc.exitCode}`);
+        try {
+          const r = await fetch(url + "/health");
+          if ((await r.text()).trim() === "OK") break;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) {
+          proc.kill("SIGKILL");
+          throw new Error(`${BINARY} did not become healthy at ${url}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop() {
+      const proc = child;
+      if (!proc || proc.exitCode !== null) return;
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async dispose() {
+      await tsdb.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await tsdb.start();
+  } catch (e) {
+    await tsdb.dispose();
+    throw e;
+  }
+  return tsdb;
+}
+
+function authHeader(flags: string[]): Record<string, string> {
+  const user = flags.find((f) => f.startsWith("-httpAuth.username="))?.split("=")[1];
+  const pass = flags.find((f) => f.startsWith("-httpAuth.password="))?.split("=")[1];
+  return user ? { authorization: "Basic " + btoa(`${user}:${pass ?? ""}`) } : {};
+}
+
+function isMain(): boolean {
+  const meta = import.meta as ImportMeta & { main?: boolean };
+  if (typeof meta.main === "boolean") return meta.main;
+  const entry = process.argv[1];
+  return entry !== undefined && existsSync(entry) && import.meta.url.endsWith(entry.replace(/\\/g, "/"));
+}
+
+if (isMain()) {
+  const tsdb = await startTsdb();
+  console.log(
+    `VictoriaMetrics ready: http=${tsdb.url} telnet=${tsdb.host}:${tsdb.telnetPort} ` +
+      `opentsdb-http=${tsdb.host}:${tsdb.opentsdbHttpPort} data=${tsdb.dataDir}`,
+  );
+  const stop = async () => {
+    await tsdb.dispose();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
