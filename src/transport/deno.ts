@@ -98,6 +98,8 @@ export const denoTransport: Transport = {
   },
   hostname: () => deno().hostname(),
   unrefTimer(timer) {
+    // Deno's timers are numbers, or Node-style objects when it runs in Node compatibility mode.
     if (typeof timer === "number") deno().unrefTimer(timer);
+    else (timer as { unref?: () => void }).unref?.();
   },
 };
