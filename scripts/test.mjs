@@ -1,22 +1,26 @@
 #!/usr/bin/env node
 // Runs the whole suite on Deno, Bun and Node (the tsc build), prints each
 // runtime's counts, and fails if any runtime fails or runs no test.
-// Usage: node scripts/test.mjs [deno|bun|node ...] [-- extra test paths]
+// Node 22 and 24 (from the npm packages node22/node24) run the TypeScript
+// sources directly with Node's type stripping.
+// Usage: node scripts/test.mjs [deno|bun|node|node22|node24 ...]
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
-const wanted = process.argv.slice(2).filter((a) => ["deno", "bun", "node"].includes(a));
-const runtimes = wanted.length ? wanted : ["deno", "bun", "node"];
+const all = ["deno", "bun", "node", "node22", "node24"];
+const wanted = process.argv.slice(2).filter((a) => all.includes(a));
+const runtimes = wanted.length ? wanted : all;
+const nodeBinary = (major) => join(root, "node_modules", `node${major}`, "bin", "node");
 
 function testFiles(dir) {
   const out = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...testFiles(p));
-    else if (/_test\.js$/.test(name)) out.push(p);
+    else if (/_test\.(js|ts)$/.test(name)) out.push(p);
   }
   return out.sort();
 }
@@ -51,6 +55,8 @@ const parsers = {
     const f = /^\s*(\d+) fail/m.exec(out);
     return p && { passed: Number(p[1]), failed: f ? Number(f[1]) : 0 };
   },
+  node22: (out) => parsers.node(out),
+  node24: (out) => parsers.node(out),
   node: (out) => {
     const p = /^# pass (\d+)/m.exec(out);
     const f = /^# fail (\d+)/m.exec(out);
@@ -66,6 +72,14 @@ for (const runtime of runtimes) {
     r = await run(bin("deno"), ["test", "-A", "--no-check", "tests/"], { NO_COLOR: "1" });
   } else if (runtime === "bun") {
     r = await run(bin("bun"), ["test", "--timeout", "120000", "./tests/"]);
+  } else if (runtime === "node22" || runtime === "node24") {
+    let files = testFiles(join(root, "tests"));
+    if (runtime === "node22") {
+      // Node 22 has no native `await using`; that file runs everywhere else.
+      console.log("# node22: skipping tests/await_using_test.ts (no `await using` syntax)");
+      files = files.filter((f) => !f.endsWith("await_using_test.ts"));
+    }
+    r = await run(nodeBinary(runtime.slice(4)), ["--test", "--test-reporter=tap", ...files]);
   } else {
     const tsc = spawnSync(bin("tsc"), ["-p", "tsconfig.json", "--outDir", "build"], {
       cwd: root,

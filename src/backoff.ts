@@ -39,6 +39,8 @@ export class Backoff {
   #attempt = 0;
 
   /**
+   * Makes a backoff that starts at `initialMs`.
+   *
    * @param options initial delay, cap and growth factor
    * @param random a source of numbers in [0, 1); defaults to `Math.random`
    */
@@ -57,7 +59,11 @@ export class Backoff {
     return this.#attempt;
   }
 
-  /** @returns the delay before the next attempt, in ms */
+  /**
+   * Counts a failed attempt.
+   *
+   * @returns the delay before the next attempt, in ms
+   */
   next(): number {
     const ceiling = Math.min(this.#max, this.#initial * this.#factor ** this.#attempt);
     this.#attempt++;

@@ -43,6 +43,8 @@ export class PotsdbError extends Error {
   readonly code: ErrorCode;
 
   /**
+   * Makes an error with a code.
+   *
    * @param code the stable code
    * @param message a human readable description
    * @param options `cause`: the underlying error, if any
@@ -76,6 +78,8 @@ export class ValidationError extends PotsdbError {
   readonly field: string;
 
   /**
+   * Makes a validation error.
+   *
    * @param code one of the `INVALID_*` codes or `LINE_TOO_LONG`
    * @param field the part of the point that was rejected
    * @param message what is wrong with it
@@ -111,6 +115,8 @@ export class ValidationError extends PotsdbError {
  */
 export class OptionsError extends PotsdbError {
   /**
+   * Makes an options error.
+   *
    * @param message which option is wrong, and why
    */
   constructor(message: string) {
@@ -135,6 +141,7 @@ export class OptionsError extends PotsdbError {
  * ```
  */
 export class ClientClosedError extends PotsdbError {
+  /** Makes the error `send()` and `flush()` throw after `close()`. */
   constructor() {
     super("CLIENT_CLOSED", "the client is closed");
   }
@@ -162,6 +169,8 @@ export class ConnectError extends PotsdbError {
   readonly address: string;
 
   /**
+   * Makes a connect error.
+   *
    * @param code `CONNECT_TIMEOUT` or `CONNECT_FAILED`
    * @param address `host:port` that was tried
    * @param message what happened
@@ -201,6 +210,8 @@ export class FlushTimeoutError extends PotsdbError {
   readonly pending: number;
 
   /**
+   * Makes a flush timeout error.
+   *
    * @param pending how many points were still waiting
    * @param timeoutMs the deadline that passed
    */
@@ -234,6 +245,8 @@ export class ServerError extends PotsdbError {
   readonly line: string;
 
   /**
+   * Makes a server error from the line the server sent.
+   *
    * @param line the line the server sent
    */
   constructor(line: string) {
@@ -260,6 +273,8 @@ export class ServerError extends PotsdbError {
  */
 export class ConnectionLostError extends PotsdbError {
   /**
+   * Makes a connection-lost error.
+   *
    * @param message what happened
    * @param cause the runtime's error, if there was one
    */

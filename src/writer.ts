@@ -63,12 +63,10 @@ interface SeqBatch extends Batch {
   seq: number;
 }
 
-const enum Pump {
-  Idle,
-  Empty,
-  Blocked,
-  RateLimited,
-}
+// What one pump round ended on. A plain object, not an enum: Node's type
+// stripping runs these sources as they are.
+const Pump = { Idle: 0, Empty: 1, Blocked: 2, RateLimited: 3 } as const;
+type Pump = typeof Pump[keyof typeof Pump];
 
 const realClock: Clock = {
   now: () => performance.now(),

@@ -223,10 +223,10 @@ describe("flush() and close()", () => {
     assert.equal(c.wait(), a);
     await a;
     const t = new MemoryTransport();
-    {
-      await using d = new Client("h", { transport: t, hostTag: false });
-      d.send("m", 1, { a: "b" }, TS);
-    }
+    const d = new Client("h", { transport: t, hostTag: false });
+    d.send("m", 1, { a: "b" }, TS);
+    await d[Symbol.asyncDispose]();
+    assert.equal(d.closed, true);
     assert.deepEqual(t.lines(), ["put m 1700000000 1 a=b"]);
   });
 

@@ -76,10 +76,17 @@ export class MemoryTransport implements Transport {
   refuse: Error | undefined;
   #current: MemoryConnection | undefined;
 
+  /** The hostname this transport reports for `hostTag: true`. */
+  readonly host: string;
+
   /**
-   * @param host the hostname this transport reports for `hostTag: true`
+   * Makes an empty transport.
+   *
+   * @param host the hostname it reports for `hostTag: true`
    */
-  constructor(readonly host: string = "memory-host") {}
+  constructor(host: string = "memory-host") {
+    this.host = host;
+  }
 
   connect(options: ConnectOptions): Promise<Connection> {
     if (options.signal.aborted) return Promise.reject(options.signal.reason);
