@@ -8,6 +8,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -117,23 +118,23 @@ export function attachTsdb(endpoints: TsdbEndpoints, flags: string[] = []): Tsdb
   const url = `http://${endpoints.host}:${endpoints.httpPort}`;
   const auth = authHeader(flags);
   const get = async (path: string) => {
-    const response = await fetch(url + path, { headers: auth });
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
-    return response;
+    const response = await httpGet(url + path, auth);
+    if (response.status !== 200) throw new Error(`${path}: HTTP ${response.status} ${response.body}`);
+    return response.body;
   };
   const api: TsdbApi = {
     ...endpoints,
     url,
     async forceFlush() {
-      await (await get("/internal/force_flush")).arrayBuffer();
+      await get("/internal/force_flush");
     },
     async exportSeries(match) {
       await api.forceFlush();
-      const text = await (await get(`/api/v1/export?match[]=${encodeURIComponent(match)}`)).text();
+      const text = await get(`/api/v1/export?match[]=${encodeURIComponent(match)}`);
       return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ExportedSeries);
     },
     async metrics() {
-      return await (await get("/metrics")).text();
+      return await get("/metrics");
     },
   };
   return api;
@@ -194,8 +195,7 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
       for (;;) {
         if (proc.exitCode !== null) throw new Error(`${BINARY} exited with ${proc.exitCode}`);
         try {
-          const r = await fetch(url + "/health");
-          if ((await r.text()).trim() === "OK") break;
+          if ((await httpGet(url + "/health", {})).body.trim() === "OK") break;
         } catch {
           // not listening yet
         }
@@ -226,6 +226,28 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
     throw e;
   }
   return tsdb;
+}
+
+/**
+ * One GET on a connection of its own, closed after the response. Pooled
+ * keep-alive connections (Deno's fetch keeps one open that never carries a
+ * request) hold VictoriaMetrics' graceful shutdown for its full 5 s.
+ */
+function httpGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(
+      url,
+      { agent: false, headers: { ...headers, connection: "close" } },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => body += chunk);
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+  });
 }
 
 function authHeader(flags: string[]): Record<string, string> {
