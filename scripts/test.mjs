@@ -37,6 +37,9 @@ function run(cmd, args, env = {}) {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
+      // A process group of its own, so that a signal can end it together with
+      // the servers its tests started.
+      detached: true,
     });
     current = child;
     let out = "";
@@ -117,7 +120,13 @@ function stopTsdb() {
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]]) {
   process.once(signal, async () => {
     console.error(`\n${signal}: stopping the tests and VictoriaMetrics`);
-    current?.kill("SIGTERM");
+    if (current?.pid) {
+      try {
+        process.kill(-current.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
     await stopTsdb();
     process.exit(code);
   });
