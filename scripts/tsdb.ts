@@ -80,7 +80,15 @@ export const TSDB_ENV = {
 /** Parent of the temporary data directories; a CI script sets it to find leftovers. */
 export const TSDB_TMPDIR_ENV = "POTSDB_TSDB_TMPDIR";
 
-/** The variables that describe `tsdb` to a child process. */
+/**
+ * The variables that describe `tsdb` to a child process.
+ *
+ * @example
+ * ```ts
+ * const tsdb = await startTsdb();
+ * spawn("deno", ["test", "-A"], { env: { ...process.env, ...tsdbEnv(tsdb) } });
+ * ```
+ */
 export function tsdbEnv(tsdb: TsdbEndpoints): Record<string, string> {
   return {
     [TSDB_ENV.host]: tsdb.host,
@@ -92,7 +100,13 @@ export function tsdbEnv(tsdb: TsdbEndpoints): Record<string, string> {
 
 /**
  * The server a parent process described in the environment, or undefined
- * when the variables are absent. Half-set or bad variables are an error.
+ * when the variables are absent. Bad port variables are an error.
+ *
+ * @example
+ * ```ts
+ * const tsdb = tsdbFromEnv() ?? await startTsdb();
+ * const series = await tsdb.exportSeries('{__name__=~"app.*"}');
+ * ```
  */
 export function tsdbFromEnv(env: Record<string, string | undefined> = process.env): TsdbApi | undefined {
   const names = [TSDB_ENV.httpPort, TSDB_ENV.telnetPort, TSDB_ENV.opentsdbHttpPort];
@@ -113,7 +127,15 @@ export function tsdbFromEnv(env: Record<string, string | undefined> = process.en
   });
 }
 
-/** The query side of a VictoriaMetrics listening at `endpoints`. */
+/**
+ * The query side of a VictoriaMetrics listening at `endpoints`.
+ *
+ * @example
+ * ```ts
+ * const tsdb = attachTsdb({ host: "127.0.0.1", httpPort: 8428, telnetPort: 4242, opentsdbHttpPort: 4243 });
+ * console.log(await tsdb.metrics());
+ * ```
+ */
 export function attachTsdb(endpoints: TsdbEndpoints, flags: string[] = []): TsdbApi {
   const url = `http://${endpoints.host}:${endpoints.httpPort}`;
   const auth = authHeader(flags);
