@@ -7,7 +7,8 @@
 //               prints the ports, runs until Ctrl-C.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,8 +21,8 @@ export interface ExportedSeries {
   timestamps: number[];
 }
 
-/** A running VictoriaMetrics. */
-export interface Tsdb {
+/** Where a VictoriaMetrics listens. */
+export interface TsdbEndpoints {
   /** `127.0.0.1` */
   host: string;
   /** HTTP API port (`/health`, `/api/v1/export`, `/internal/force_flush`). */
@@ -30,15 +31,23 @@ export interface Tsdb {
   telnetPort: number;
   /** OpenTSDB HTTP `/api/put` port. */
   opentsdbHttpPort: number;
+}
+
+/** The query side of a VictoriaMetrics, whoever runs it. */
+export interface TsdbApi extends TsdbEndpoints {
   /** `http://127.0.0.1:<httpPort>` */
   url: string;
-  dataDir: string;
   /** Makes recently ingested points visible to queries. */
   forceFlush(): Promise<void>;
   /** Force-flushes, then exports every series matching `match` (e.g. `{__name__=~"demo.*"}`). */
   exportSeries(match: string): Promise<ExportedSeries[]>;
   /** Text of `/metrics` (counters such as `vm_rows_inserted_total`). */
   metrics(): Promise<string>;
+}
+
+/** A running VictoriaMetrics that this process started. */
+export interface Tsdb extends TsdbApi {
+  dataDir: string;
   /** Stops the server (SIGTERM, then SIGKILL) and keeps its data and ports. */
   stop(): Promise<void>;
   /** Starts it again on the same ports and data. */
@@ -56,6 +65,102 @@ export interface TsdbOptions {
 }
 
 const BINARY = "victoria-metrics";
+
+/**
+ * Environment variables through which a test runner hands one running
+ * server to its child processes (see {@linkcode tsdbEnv}, {@linkcode tsdbFromEnv}).
+ */
+export const TSDB_ENV = {
+  host: "POTSDB_TSDB_HOST",
+  httpPort: "POTSDB_TSDB_HTTP_PORT",
+  telnetPort: "POTSDB_TSDB_TELNET_PORT",
+  opentsdbHttpPort: "POTSDB_TSDB_OTHTTP_PORT",
+} as const;
+
+/** Parent of the temporary data directories; a CI script sets it to find leftovers. */
+export const TSDB_TMPDIR_ENV = "POTSDB_TSDB_TMPDIR";
+
+/**
+ * The variables that describe `tsdb` to a child process.
+ *
+ * @example
+ * ```ts
+ * const tsdb = await startTsdb();
+ * spawn("deno", ["test", "-A"], { env: { ...process.env, ...tsdbEnv(tsdb) } });
+ * ```
+ */
+export function tsdbEnv(tsdb: TsdbEndpoints): Record<string, string> {
+  return {
+    [TSDB_ENV.host]: tsdb.host,
+    [TSDB_ENV.httpPort]: String(tsdb.httpPort),
+    [TSDB_ENV.telnetPort]: String(tsdb.telnetPort),
+    [TSDB_ENV.opentsdbHttpPort]: String(tsdb.opentsdbHttpPort),
+  };
+}
+
+/**
+ * The server a parent process described in the environment, or undefined
+ * when the variables are absent. Bad port variables are an error.
+ *
+ * @example
+ * ```ts
+ * const tsdb = tsdbFromEnv() ?? await startTsdb();
+ * const series = await tsdb.exportSeries('{__name__=~"app.*"}');
+ * ```
+ */
+export function tsdbFromEnv(env: Record<string, string | undefined> = process.env): TsdbApi | undefined {
+  const names = [TSDB_ENV.httpPort, TSDB_ENV.telnetPort, TSDB_ENV.opentsdbHttpPort];
+  const set = names.filter((n) => env[n] !== undefined && env[n] !== "");
+  if (set.length === 0) return undefined;
+  const port = (name: string) => {
+    const n = Number(env[name]);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new Error(`${name} must be a TCP port, got ${JSON.stringify(env[name])}`);
+    }
+    return n;
+  };
+  return attachTsdb({
+    host: env[TSDB_ENV.host] || "127.0.0.1",
+    httpPort: port(TSDB_ENV.httpPort),
+    telnetPort: port(TSDB_ENV.telnetPort),
+    opentsdbHttpPort: port(TSDB_ENV.opentsdbHttpPort),
+  });
+}
+
+/**
+ * The query side of a VictoriaMetrics listening at `endpoints`.
+ *
+ * @example
+ * ```ts
+ * const tsdb = attachTsdb({ host: "127.0.0.1", httpPort: 8428, telnetPort: 4242, opentsdbHttpPort: 4243 });
+ * console.log(await tsdb.metrics());
+ * ```
+ */
+export function attachTsdb(endpoints: TsdbEndpoints, flags: string[] = []): TsdbApi {
+  const url = `http://${endpoints.host}:${endpoints.httpPort}`;
+  const auth = authHeader(flags);
+  const get = async (path: string) => {
+    const response = await httpGet(url + path, auth);
+    if (response.status !== 200) throw new Error(`${path}: HTTP ${response.status} ${response.body}`);
+    return response.body;
+  };
+  const api: TsdbApi = {
+    ...endpoints,
+    url,
+    async forceFlush() {
+      await get("/internal/force_flush");
+    },
+    async exportSeries(match) {
+      await api.forceFlush();
+      const text = await get(`/api/v1/export?match[]=${encodeURIComponent(match)}`);
+      return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ExportedSeries);
+    },
+    async metrics() {
+      return await get("/metrics");
+    },
+  };
+  return api;
+}
 
 /** The binary's path, installing the Debian package when running as root. */
 export function ensureBinary(): string {
@@ -86,36 +191,17 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
   const binary = ensureBinary();
   const host = "127.0.0.1";
   const [httpPort, telnetPort, opentsdbHttpPort] = [await freePort(), await freePort(), await freePort()];
-  const dataDir = mkdtempSync(join(tmpdir(), "potsdb-vm-"));
-  const url = `http://${host}:${httpPort}`;
+  const parent = process.env[TSDB_TMPDIR_ENV] || tmpdir();
+  mkdirSync(parent, { recursive: true });
+  const dataDir = mkdtempSync(join(parent, "potsdb-vm-"));
+  const api = attachTsdb({ host, httpPort, telnetPort, opentsdbHttpPort }, options.flags ?? []);
+  const url = api.url;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
-  const auth = authHeader(options.flags ?? []);
-  const get = async (path: string, init?: RequestInit) => {
-    const response = await fetch(url + path, { ...init, headers: { ...auth, ...init?.headers } });
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
-    return response;
-  };
-
   const tsdb: Tsdb = {
-    host,
-    httpPort,
-    telnetPort,
-    opentsdbHttpPort,
-    url,
+    ...api,
     dataDir,
-    async forceFlush() {
-      await (await get("/internal/force_flush")).arrayBuffer();
-    },
-    async exportSeries(match) {
-      await tsdb.forceFlush();
-      const text = await (await get(`/api/v1/export?match[]=${encodeURIComponent(match)}`)).text();
-      return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as ExportedSeries);
-    },
-    async metrics() {
-      return await (await get("/metrics")).text();
-    },
     async start() {
       child = spawn(binary, [
         `-storageDataPath=${dataDir}`,
@@ -131,8 +217,7 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
       for (;;) {
         if (proc.exitCode !== null) throw new Error(`${BINARY} exited with ${proc.exitCode}`);
         try {
-          const r = await fetch(url + "/health");
-          if ((await r.text()).trim() === "OK") break;
+          if ((await httpGet(url + "/health", {})).body.trim() === "OK") break;
         } catch {
           // not listening yet
         }
@@ -163,6 +248,28 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
     throw e;
   }
   return tsdb;
+}
+
+/**
+ * One GET on a connection of its own, closed after the response. Pooled
+ * keep-alive connections (Deno's fetch keeps one open that never carries a
+ * request) hold VictoriaMetrics' graceful shutdown for its full 5 s.
+ */
+function httpGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(
+      url,
+      { agent: false, headers: { ...headers, connection: "close" } },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => body += chunk);
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+  });
 }
 
 function authHeader(flags: string[]): Record<string, string> {

@@ -359,7 +359,8 @@ export class Writer {
       cause ? `connection lost: ${cause.message}` : "the server closed the connection",
       cause,
     );
-    this.lastError = error;
+    // The clean end of stop()'s own close is no problem to report.
+    if (!this.#stopped || cause !== undefined) this.lastError = error;
     if (!this.#stopped) this.#o.events.disconnect(error);
     const wake = this.#wake;
     this.#wake = undefined;

@@ -32,7 +32,12 @@ function deno(): DenoNamespace {
   return ns;
 }
 
-async function readLines(conn: DenoConn, connection: BufferedConnection, onLine: (l: string) => void) {
+async function readLines(
+  conn: DenoConn,
+  connection: BufferedConnection,
+  onLine: (l: string) => void,
+  closedByUs: () => boolean,
+) {
   const push = lineSplitter(onLine);
   const decoder = new TextDecoder();
   const buf = new Uint8Array(16 * 1024);
@@ -44,8 +49,9 @@ async function readLines(conn: DenoConn, connection: BufferedConnection, onLine:
     }
     connection.finish();
   } catch (e) {
-    // Reading fails with BadResource once we closed the connection ourselves.
-    connection.finish(e instanceof Error && e.name !== "BadResource" ? e : undefined);
+    // Once we closed the connection ourselves, the pending read fails with
+    // BadResource or Interrupted: that is the end we asked for, not an error.
+    connection.finish(e instanceof Error && e.name !== "BadResource" && !closedByUs() ? e : undefined);
   }
 }
 
@@ -93,7 +99,7 @@ export const denoTransport: Transport = {
       ref: () => conn.ref(),
       unref: () => conn.unref(),
     });
-    readLines(conn, connection, onLine);
+    readLines(conn, connection, onLine, () => closed);
     return connection;
   },
   hostname: () => deno().hostname(),

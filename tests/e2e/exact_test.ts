@@ -1,0 +1,125 @@
+// Exact arrival: 100,000 points through the runtime's default transport reach
+// a real VictoriaMetrics, every one with its metric, tags, timestamp and value.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Client, type Tags, type Value } from "../../mod.ts";
+import {
+  expectedHostTag,
+  exportWhenComplete,
+  leaseTsdb,
+  nameMatch,
+  runtime,
+  sampleCount,
+  sampleKey,
+  type TsdbLease,
+  uniquePrefix,
+} from "../helpers/tsdb_env.ts";
+
+const METRICS = 10;
+const POINTS_PER_SERIES = 1000;
+
+// Ten tag sets of three to seven tags each; the host tag makes them four to
+// eight (OpenTSDB's default maximum). One brings its own host, which wins.
+const TAG_SETS: Tags[] = [
+  { dc: "eu1", rack: "r1", cpu: 0 },
+  { dc: "eu1", rack: "r1", cpu: 1 },
+  { dc: "eu1", rack: "r2", cpu: 0 },
+  { dc: "us-east", rack: "r7", cpu: 3, env: "prod" },
+  { dc: "us-east", rack: "r7", cpu: 3, env: "staging" },
+  { dc: "ap_south", zone: "a/b", shard: "s-01", role: "db.primary" },
+  { dc: "ap_south", zone: "a/b", shard: "s-02", role: "db.replica", tier: "gold" },
+  { a: "1", b: "2", c: "3", d: "4", e: "5", f: "6", g: "7" },
+  { service: "api", version: "1.2.3", region: "eu" },
+  { service: "api", version: "1.2.3", region: "eu", host: "web-1" },
+];
+
+// VictoriaMetrics keeps a block of a series' values as decimals with one
+// exponent and 64-bit mantissas: a series mixing 1e20 with 83 gets 0 back for
+// the 83, and fractions keep about 12 significant digits. So each series holds
+// one kind of value, of one magnitude, and any difference is the client's doing.
+const KINDS = 8;
+function valueOf(series: number, j: number): Value {
+  const sign = j % 2 ? 1 : -1;
+  switch (series % KINDS) {
+    case 0:
+      return j * 1000 + series; // integer
+    case 1:
+      return -(j * 7 + series); // negative integer
+    case 2:
+      return (j * 31 + series) / 100; // fractional, two decimals
+    case 3:
+      return -(j + 0.125); // negative fractional
+    case 4:
+      return sign * (1 + (j % 9)) * 1e20; // large: written as 1e+20 … 9e+20
+    case 5:
+      return sign * (2 ** 53 - j); // 2**53 and the integers just below it
+    case 6:
+      return ((j + 1) * 15) / 1e8; // small: 1.5e-7 …
+    default:
+      return BigInt(j) * 1_000_003n - 9_000_000_000n; // a bigint
+  }
+}
+
+describe(`e2e exact arrival (${runtime})`, () => {
+  let lease: TsdbLease;
+  before(async () => {
+    lease = await leaseTsdb();
+  });
+  after(async () => {
+    await lease?.release();
+  });
+
+  it("delivers 100,000 points with their metric, tags, timestamp and value", async () => {
+    const prefix = uniquePrefix("exact");
+    const host = expectedHostTag();
+    // Timestamps in seconds, distinct within a series: the last
+    // POINTS_PER_SERIES seconds ending five minutes ago.
+    const base = Math.floor(Date.now() / 1000) - 300 - POINTS_PER_SERIES;
+    const expected = new Map<string, number>();
+    const client = new Client("127.0.0.1", { port: lease.tsdb.telnetPort });
+    let sentCalls = 0;
+    for (let j = 0; j < POINTS_PER_SERIES; j++) {
+      for (let m = 0; m < METRICS; m++) {
+        for (let t = 0; t < TAG_SETS.length; t++) {
+          const series = m * TAG_SETS.length + t;
+          const metric = `${prefix}.m${m}`;
+          const value = valueOf(series, j);
+          const timestamp = base + j;
+          client.send(metric, value, TAG_SETS[t], timestamp);
+          sentCalls++;
+          const tags: Record<string, string> = { host };
+          for (const [k, v] of Object.entries(TAG_SETS[t])) tags[k] = String(v);
+          expected.set(sampleKey(metric, tags, timestamp * 1000), Number(value));
+        }
+      }
+      // Let the writer run now and then, as an application would.
+      if (j % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert.equal(sentCalls, 100_000);
+    assert.equal(expected.size, 100_000, "every point is a distinct sample");
+    const stats = await client.close({ timeoutMs: 20_000 });
+    assert.equal(stats.sent, 100_000, JSON.stringify(stats));
+    assert.equal(stats.dropped.total, 0);
+    assert.equal(stats.serverErrors, 0, String(stats.lastError));
+    // A clean close is not a problem: it used to leave "the server closed the connection" here.
+    assert.equal(stats.lastError, undefined, String(stats.lastError));
+
+    const exported = await exportWhenComplete(lease.tsdb, nameMatch(prefix), 100_000);
+    assert.equal(sampleCount(exported), 100_000, "samples stored");
+    assert.equal(exported.length, METRICS * TAG_SETS.length, "series stored");
+    let checked = 0;
+    for (const s of exported) {
+      const metric = s.metric.__name__;
+      for (let i = 0; i < s.values.length; i++) {
+        const key = sampleKey(metric, s.metric, s.timestamps[i]);
+        assert.ok(expected.has(key), `unexpected sample ${key}`);
+        assert.equal(s.values[i], expected.get(key), key);
+        expected.delete(key);
+        checked++;
+      }
+    }
+    assert.equal(checked, 100_000);
+    assert.equal(expected.size, 0, "every point arrived once");
+  });
+});

@@ -1,0 +1,163 @@
+// Server restart while streaming: the client reconnects by itself, every
+// point sent from the disconnect on arrives, and the loss stays within what
+// was in flight when the server went away.
+//
+// Telnet has no acknowledgements: a point counts as sent once its bytes are
+// in the operating system's buffers. Lines the client had written but the
+// server had not yet read when it stopped are gone (at-most-once). The bound
+// asserted here is measured, not guessed:
+//
+//   in flight ≤ stats.sent at the disconnect event   (lines written to the OS
+//                                                      on the old connection)
+//             − vm_rows_inserted_total just before the stop (lines the server
+//                                                      had read and stored; a
+//                                                      graceful stop keeps them)
+//
+// Lines still in the writer (unconfirmed or queued) are not lost: on the
+// disconnect they go back in front of the queue and are written again, so
+// they can at worst arrive twice. For scale the test also prints the static
+// ceiling: the kernel's largest send + receive buffers (tcp_wmem and tcp_rmem
+// maxima) plus the writer's unconfirmed batches (the transport's high-water
+// mark plus one batch), in lines.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Client } from "../../mod.ts";
+import { startTsdb, type Tsdb } from "../../scripts/tsdb.ts";
+import { waitFor } from "../helpers/servers.ts";
+import { counter, exportWhenComplete, nameMatch, runtime, uniquePrefix } from "../helpers/tsdb_env.ts";
+
+const CHUNK = 200; // points per send burst
+const PAUSE_MS = 5; // between bursts: a steady stream of some 10-40 k points/s
+const BEFORE_STOP_MS = 1500;
+const DOWN_MS = 500;
+const AFTER_RECONNECT_MS = 1500;
+const MAX_POINTS = 400_000; // bounds the loop whatever the timing
+// VictoriaMetrics reads telnet timestamps as seconds, so a point's series
+// (lane) and second come from its number: LANES points share each second.
+const LANES = 500;
+const BATCH_BYTES = 65536; // the client's default batchBytes
+const HIGH_WATER_MARK = 128 * 1024; // the buffered transports' (Deno, Bun); Node's is 16 KiB
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Largest TCP send plus receive buffer in bytes; Linux defaults when /proc is not readable. */
+function kernelBufferCeiling(): number {
+  const max = (file: string, fallback: number) => {
+    try {
+      return Number(readFileSync(file, "utf8").trim().split(/\s+/)[2]);
+    } catch {
+      return fallback;
+    }
+  };
+  return max("/proc/sys/net/ipv4/tcp_wmem", 4 << 20) + max("/proc/sys/net/ipv4/tcp_rmem", 6 << 20);
+}
+
+describe(`e2e restart (${runtime})`, () => {
+  // Its own server: this test stops and starts it.
+  let tsdb: Tsdb;
+  before(async () => {
+    tsdb = await startTsdb();
+  });
+  after(async () => {
+    await tsdb?.dispose();
+  });
+
+  it("reconnects by itself and loses at most what was in flight at the stop", async () => {
+    const prefix = uniquePrefix("restart");
+    const metric = `${prefix}.seq`;
+    // Seconds from far enough back that MAX_POINTS / LANES of them end in the past.
+    const base = Math.floor(Date.now() / 1000) - Math.ceil(MAX_POINTS / LANES) - 60;
+    const client = new Client("127.0.0.1", {
+      port: tsdb.telnetPort,
+      hostTag: "e2e",
+      reconnect: { initialMs: 50, maxMs: 250 },
+    });
+    let seq = 0;
+    let disconnectSeq: number | undefined;
+    let sentAtDisconnect = 0;
+    let reconnectSeq: number | undefined;
+    client.addEventListener("disconnect", () => {
+      if (disconnectSeq !== undefined) return;
+      disconnectSeq = seq;
+      sentAtDisconnect = client.stats().sent;
+    });
+    client.addEventListener("connect", () => {
+      if (disconnectSeq !== undefined) reconnectSeq ??= seq;
+    });
+    // The shortest line (value 0): the most lines a byte count can hold.
+    const lineBytes = `put ${metric} ${base} 0 lane=0 host=e2e\n`.length;
+    let streaming = true;
+    const streamer = (async () => {
+      while (streaming && seq < MAX_POINTS) {
+        for (let i = 0; i < CHUNK; i++, seq++) {
+          client.send(metric, seq, { lane: String(seq % LANES) }, base + Math.floor(seq / LANES));
+        }
+        await sleep(PAUSE_MS);
+      }
+    })();
+
+    await sleep(BEFORE_STOP_MS);
+    const ingestedBeforeStop = counter(await tsdb.metrics(), "vm_rows_inserted_total", 'type="opentsdb"');
+    const seqAtStop = seq;
+    await tsdb.stop();
+    await sleep(DOWN_MS);
+    const seqAtStart = seq;
+    await tsdb.start();
+    await waitFor(() => reconnectSeq !== undefined, 15_000, "the reconnect");
+    await sleep(AFTER_RECONNECT_MS);
+    streaming = false;
+    await streamer;
+    const stats = await client.close({ timeoutMs: 20_000 });
+    const total = seq;
+
+    assert.ok(total < MAX_POINTS, "the stream ran as long as planned");
+    assert.equal(stats.accepted, total);
+    assert.equal(stats.dropped.total, 0, JSON.stringify(stats));
+    assert.equal(stats.sent, total, "everything was written in the end");
+    assert.ok(stats.reconnects >= 1, "reconnected");
+    assert.ok(disconnectSeq !== undefined && reconnectSeq !== undefined);
+
+    // Every point arrives except those lost in flight: wait for the count to
+    // settle at the lowest it may be, then look at what is there.
+    const bound = sentAtDisconnect - ingestedBeforeStop;
+    const exported = await exportWhenComplete(tsdb, nameMatch(prefix), total - bound, 30_000);
+    const seen = new Uint8Array(total);
+    let samples = 0;
+    for (const s of exported) {
+      for (const v of s.values) {
+        assert.ok(Number.isInteger(v) && v >= 0 && v < total, `unexpected value ${v}`);
+        seen[v]++;
+        samples++;
+      }
+    }
+    let lost = 0;
+    let firstLost = -1;
+    let lastLost = -1;
+    for (let i = 0; i < total; i++) {
+      if (seen[i] === 0) {
+        lost++;
+        if (firstLost < 0) firstLost = i;
+        lastLost = i;
+      }
+    }
+    const duplicates = samples - (total - lost);
+    const ceiling = Math.ceil((kernelBufferCeiling() + HIGH_WATER_MARK + BATCH_BYTES) / lineBytes);
+    console.log(
+      `# restart (${runtime}): ${total} points, stop at #${seqAtStop}, start at #${seqAtStart}, ` +
+        `disconnect seen at #${disconnectSeq}, reconnect at #${reconnectSeq}; ` +
+        `lost ${lost}${lost ? ` (#${firstLost}..#${lastLost})` : ""}, duplicates ${duplicates}; ` +
+        `in-flight bound ${bound} (written ${sentAtDisconnect} − stored ${ingestedBeforeStop}), ` +
+        `static ceiling ${ceiling}`,
+    );
+
+    // Nothing accepted after the old connection was seen gone may be lost.
+    for (let i = disconnectSeq; i < total; i++) {
+      assert.ok(seen[i] > 0, `point #${i}, sent after the disconnect, did not arrive`);
+    }
+    assert.ok(lost <= bound, `lost ${lost} > in-flight bound ${bound}`);
+    assert.ok(lost <= ceiling, `lost ${lost} > static ceiling ${ceiling}`);
+    assert.ok(lastLost < sentAtDisconnect, "only lines written on the old connection may be lost");
+  });
+});
