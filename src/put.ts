@@ -205,6 +205,8 @@ export class PutEncoder {
   #valid = new Set<string>();
 
   /**
+   * Makes an encoder.
+   *
    * @param options tag limit, sanitising, host tag and timestamp precision
    */
   constructor(options: EncoderOptions = {}) {

@@ -40,6 +40,8 @@ export class DropOldestQueue {
   #chars = 0;
 
   /**
+   * Makes an empty queue.
+   *
    * @param capacity most entries held at once; 0 = unbounded
    */
   constructor(capacity: number) {

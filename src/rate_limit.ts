@@ -30,6 +30,8 @@ export class TokenBucket {
   #last: number;
 
   /**
+   * Makes a full bucket.
+   *
    * @param rate tokens per second (> 0)
    * @param burst most tokens held; defaults to one second's worth
    * @param now the clock in milliseconds; defaults to `performance.now`

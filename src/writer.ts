@@ -34,9 +34,13 @@ export interface Clock {
 
 /** What the writer tells its owner as it happens. */
 export interface WriterEvents {
+  /** A connection was opened. */
   connect(address: Address): void;
+  /** The open connection ended. */
   disconnect(error: ConnectionLostError): void;
+  /** A connection attempt failed. */
   connectError(error: ConnectError): void;
+  /** The server sent a line. */
   serverLine(line: string): void;
   /** Lines were confirmed written (flush waiters re-check). */
   progress(): void;
@@ -44,17 +48,25 @@ export interface WriterEvents {
 
 /** Settings of a {@linkcode Writer}. */
 export interface WriterOptions {
+  /** Opens connections. */
   transport: Transport;
+  /** Where to connect, tried in turn after each failure. */
   addresses: Address[];
+  /** Queue capacity; 0 = unbounded. */
   qsize: number;
   /** Metrics per second; 0 = unlimited. */
   mps: number;
   /** Largest write, in UTF-16 units of lines (≈ bytes for ASCII). */
   batchChars: number;
+  /** Longest wait for one connection attempt. */
   connectTimeoutMs: number;
+  /** How long pending lines keep the process alive without progress. */
   lingerMs: number;
+  /** Reconnect backoff. */
   reconnect?: BackoffOptions;
+  /** Time source (tests); default `performance.now` and real timers. */
   clock?: Clock;
+  /** Where the writer reports what happens. */
   events: WriterEvents;
 }
 
@@ -113,6 +125,7 @@ export class Writer {
   /** The most recent connection problem. */
   lastError: PotsdbError | undefined;
 
+  /** The lines waiting to be written. */
   readonly queue: DropOldestQueue;
   readonly #o: WriterOptions;
   readonly #limiter: TokenBucket | undefined;
@@ -142,6 +155,8 @@ export class Writer {
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
+   * Makes an idle writer; it starts on the first `enqueue` or `connectNow`.
+   *
    * @param options transport, addresses, limits and event callbacks
    */
   constructor(options: WriterOptions) {
