@@ -134,11 +134,13 @@ export async function demo(argv: readonly string[]): Promise<number> {
     );
 
     const recorder = new Recorder(client, runId);
-    const stats = await stream(client, recorder, seconds, interrupt.signal);
-    if (stats === undefined) return EXIT_INTERRUPTED;
+    const streamed = await stream(client, recorder, seconds, interrupt.signal);
+    if (streamed === undefined) return EXIT_INTERRUPTED;
+    const { stats, burstMs } = streamed;
     say(
       `${groupDigits(stats.sent)} of ${groupDigits(stats.accepted)} points sent, ` +
-        `${groupDigits(stats.dropped.total)} dropped, ${stats.reconnects} reconnects`,
+        `${groupDigits(stats.dropped.total)} dropped, ${stats.reconnects} reconnects; ` +
+        `the burst's ${groupDigits(BURST_SERIES * BURST_SECONDS)} send() calls took ${burstMs.toFixed(1)} ms`,
     );
     if (stats.sent < stats.accepted && stats.lastError) say(`last error: ${stats.lastError.message}`);
 
@@ -200,13 +202,23 @@ class Recorder {
     this.#runId = runId;
   }
 
-  send(metric: string, value: number, tags: Record<string, string>, timestamp: number): void {
-    this.#client.send(metric, value, { ...tags, run: this.#runId } satisfies Tags, timestamp);
+  /** A sender for one series: its name and tags are worked out once, not per point. */
+  series(metric: string, tags: Record<string, string>): (value: number, timestamp: number) => void {
     const name = seriesName(metric, tags);
+    const sentTags: Tags = { ...tags, run: this.#runId };
     let series = this.#series.get(name);
     if (series === undefined) this.#series.set(name, series = { sent: 0, values: [] });
-    series.sent++;
-    series.values.push(value);
+    const entry = series;
+    const client = this.#client;
+    return (value, timestamp) => {
+      client.send(metric, value, sentTags, timestamp);
+      entry.sent++;
+      entry.values.push(value);
+    };
+  }
+
+  send(metric: string, value: number, tags: Record<string, string>, timestamp: number): void {
+    this.series(metric, tags)(value, timestamp);
   }
 
   /** Rows for the table: the exported values when there are some, else the sent ones. */
@@ -236,15 +248,15 @@ function seriesName(metric: string, tags: Record<string, string>): string {
 
 /**
  * Streams for `seconds`: system metrics and waves once a second, the burst
- * after the first second. Returns the client's final stats, or undefined
- * when interrupted.
+ * with the first sample. Returns the client's final stats and how long the
+ * burst's `send()` calls took, or undefined when interrupted.
  */
 async function stream(
   client: Client,
   recorder: Recorder,
   seconds: number,
   signal: AbortSignal,
-): Promise<ClientStats | undefined> {
+): Promise<{ stats: ClientStats; burstMs: number } | undefined> {
   const start = Date.now();
   let cpuBefore = cpuTimes();
   let lagMax = 0;
@@ -256,9 +268,11 @@ async function stream(
   }, LAG_PROBE_MS);
   const progress = new Progress(client, start);
   let lastTs = 0;
+  let burstMs = 0;
   try {
+    // Samples at the middle of each second, so the progress line (on the second) sees them sent.
     for (let tick = 1; tick <= seconds; tick++) {
-      await sleepUntil(start + tick * TICK_MS, signal);
+      await sleepUntil(start + tick * TICK_MS - TICK_MS / 2, signal);
       let ts = Math.floor(Date.now() / 1000);
       if (ts <= lastTs) ts = lastTs + 1; // one point per series and second
       lastTs = ts;
@@ -307,15 +321,19 @@ async function stream(
 
       // The burst: the last half hour of eight random walks at once, as a backfill would.
       if (tick === 1) {
+        const begin = performance.now();
         for (let s = 0; s < BURST_SERIES; s++) {
+          const walk = recorder.series("demo.synthetic.walk", { series: String(s) });
           let value = 100;
           for (let i = BURST_SECONDS; i >= 1; i--) {
             value = Math.max(0, value + (Math.random() - 0.5) * 10);
-            recorder.send("demo.synthetic.walk", round(value), { series: String(s) }, ts - i);
+            walk(round(value), ts - i);
           }
         }
+        burstMs = performance.now() - begin;
       }
     }
+    await sleepUntil(start + seconds * TICK_MS, signal);
   } catch (e) {
     if (signal.aborted) return undefined;
     throw e;
@@ -325,7 +343,7 @@ async function stream(
   }
   const stats = await client.close();
   progress.print(stats, true);
-  return stats;
+  return { stats, burstMs };
 }
 
 function cpuTimes(): { user: number; system: number; idle: number; total: number } {
@@ -358,20 +376,23 @@ class Progress {
   readonly #start: number;
   readonly #tty = process.stderr.isTTY === true;
   readonly #timer: ReturnType<typeof setInterval>;
-  #lastSent = 0;
-  #lastTime: number;
+  // (time, sent) samples of about the last second: sent/s is measured over a second
+  // even when the line is redrawn four times a second.
+  #history: { time: number; sent: number }[];
 
   constructor(client: Client, start: number) {
     this.#start = start;
-    this.#lastTime = start;
+    this.#history = [{ time: start, sent: 0 }];
     this.#timer = setInterval(() => this.print(client.stats(), false), this.#tty ? 250 : 1000);
   }
 
   print(stats: ClientStats, final: boolean): void {
     const now = Date.now();
-    const rate = (stats.sent - this.#lastSent) / Math.max(0.001, (now - this.#lastTime) / 1000);
-    this.#lastSent = stats.sent;
-    this.#lastTime = now;
+    const history = this.#history;
+    while (history.length > 1 && history[1].time <= now - 1000) history.shift();
+    const oldest = history[0];
+    const rate = (stats.sent - oldest.sent) / Math.max(0.001, (now - oldest.time) / 1000);
+    history.push({ time: now, sent: stats.sent });
     let line = `${((now - this.#start) / 1000).toFixed(1).padStart(5)} s  sent ${groupDigits(stats.sent)}` +
       ` (${groupDigits(rate)}/s)  queued ${groupDigits(stats.queued)}  dropped ${
         groupDigits(stats.dropped.total)

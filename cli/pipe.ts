@@ -83,12 +83,14 @@ export async function pipe(argv: readonly string[]): Promise<number> {
 
   let interrupted = false;
   const stop = new AbortController();
+  const stopped = new Promise<"stopped">((resolve) =>
+    stop.signal.addEventListener("abort", () => resolve("stopped"), { once: true })
+  );
   const onSignal = () => {
     if (interrupted) process.exit(EXIT_INTERRUPTED);
     interrupted = true;
     warn("pipe", "interrupted: delivering what is queued (Ctrl-C again to quit at once)");
     stop.abort();
-    process.stdin.destroy();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -96,9 +98,13 @@ export async function pipe(argv: readonly string[]): Promise<number> {
   let read = 0;
   let invalid = 0;
   let room = qsize; // points that fit before the queue must be checked again
+  const lines = readLines(process.stdin)[Symbol.asyncIterator]();
   try {
-    for await (const line of readLines(process.stdin)) {
-      if (stop.signal.aborted) break;
+    for (;;) {
+      // A pending read of stdin cannot be cancelled on every runtime: stop waiting for it instead.
+      const next = await Promise.race([lines.next(), stopped]);
+      if (next === "stopped" || next.done) break;
+      const line = next.value;
       const text = line.text.trim();
       if (text === "" || text.startsWith("#")) continue;
       read++;
@@ -121,12 +127,10 @@ export async function pipe(argv: readonly string[]): Promise<number> {
         warn("pipe", `line ${line.number}: ${e.message}: ${clip(text)}`);
       }
     }
-  } catch (e) {
-    // Destroying stdin on Ctrl-C ends the read with an error; anything else is real.
-    if (!interrupted) throw e;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    if (interrupted) process.stdin.destroy();
   }
   const stats = await client.close();
   stopReporting();

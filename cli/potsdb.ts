@@ -18,7 +18,7 @@ import { realpathSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { demo, DEMO_HELP } from "./demo.ts";
-import { EXIT_USAGE, UsageError, warn } from "./options.ts";
+import { EXIT_INTERRUPTED, EXIT_USAGE, UsageError, warn } from "./options.ts";
 import { pipe, PIPE_HELP } from "./pipe.ts";
 import { send, SEND_HELP } from "./send.ts";
 
@@ -97,5 +97,12 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  process.exitCode = await main(process.argv.slice(2));
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+  if (code === EXIT_INTERRUPTED) {
+    // A read of stdin may still be pending (Deno cannot cancel it): leave once the output is out.
+    await new Promise((resolve) => process.stdout.write("", resolve));
+    await new Promise((resolve) => process.stderr.write("", resolve));
+    process.exit(code);
+  }
 }
