@@ -30,15 +30,17 @@ Each line is one of:
   <metric> <value> [tag=value…]                     (timestamped now)
 Blank lines and lines starting with # are skipped. Every point is checked
 before it is queued; a bad line is reported on stderr with its number and
-skipped. The host tag is added to every point that has none (--no-host-tag
-to pass lines through as they are).
+skipped. Points are written the way the client writes them (a value of
+1e3 goes out as 1000), with the host tag added to every point that has none
+(--no-host-tag to leave the tags as written).
 
-When the queue is full, reading pauses until the server has taken some
-points, so nothing is dropped while the server is slow or away; with
---no-wait reading never pauses and the oldest queued points are dropped.
+When the queue is full, reading pauses until it has been written out, so
+nothing is dropped while the server is slow or away (or --mps holds it
+back); with --no-wait reading never pauses and the oldest queued points are
+dropped instead, for live feeds that must never block their producer.
 
-At the end a summary goes to stderr: read (non-blank lines), sent, invalid,
-dropped.
+At the end a summary goes to stderr: read (non-blank lines), sent (written
+to the connection), invalid, dropped.
 
 Options:
   --no-wait           never pause reading; drop the oldest points when the queue is full
