@@ -26,3 +26,5 @@ cd "$tmp/app"
 node main.js
 "$root/node_modules/.bin/bun" main.js
 "$root/node_modules/.bin/deno" run -A main.js
+# The CLI as npm installs it (the bin entry).
+node node_modules/@x/potsdb/dist/cli/potsdb.js --help | head -n 3
