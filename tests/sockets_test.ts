@@ -5,6 +5,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { gunzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client, type ConnectError, OptionsError, type ServerError } from "../mod.ts";
@@ -286,7 +289,7 @@ interface MiniflareLike {
   dispose(): Promise<void>;
 }
 
-describe("socketsTransport on workerd (miniflare)", () => {
+describe("on workerd, the Cloudflare Workers runtime (miniflare)", () => {
   let mf: MiniflareLike;
 
   before(async () => {
@@ -368,4 +371,48 @@ describe("socketsTransport on workerd (miniflare)", () => {
       await server.close();
     }
   });
+
+  for (const gzip of [true, false]) {
+    it(`httpTransport works there too, through fetch (gzip ${gzip ? "on" : "off"})`, async () => {
+      const bodies: { encoding: string | undefined; size: number; points: unknown[] }[] = [];
+      const server = http.createServer((request, response) => {
+        const chunks: Buffer[] = [];
+        request.on("data", (c: Buffer) => chunks.push(c));
+        request.on("end", () => {
+          const raw = Buffer.concat(chunks);
+          const encoding = request.headers["content-encoding"];
+          const text = (encoding === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
+          bodies.push({ encoding, size: raw.length, points: JSON.parse(text) });
+          response.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const n = 1000;
+        const response = await mf.dispatchFetch(
+          `http://worker/http?port=${port}&n=${n}&gzip=${gzip ? 1 : 0}`,
+        );
+        const stats = await response.json() as WorkerStats;
+        assert.equal(stats.sent, n);
+        assert.equal(stats.dropped.total, 0);
+        assert.deepEqual(
+          bodies.flatMap((b) => b.points),
+          Array.from({ length: n }, (_, i) => ({
+            metric: "edge.points",
+            timestamp: TS + i,
+            value: i,
+            tags: { i: String(i), host: "worker" },
+          })),
+        );
+        for (const b of bodies) {
+          assert.equal(b.encoding, gzip ? "gzip" : undefined);
+          assert.ok(b.size <= 8192);
+        }
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+  }
 });

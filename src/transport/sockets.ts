@@ -9,6 +9,12 @@
  * e.g. with `ctx.waitUntil(client.close())`. Workers have no hostname to
  * tag points with: pass `hostTag` as a string, or `false`.
  *
+ * Bundling: the package's root module picks the Node, Deno or Bun transport
+ * with a lazy `import()`, which a Worker's bundler still follows, so the
+ * bundle names `node:net` and `node:os`. Enable the `nodejs_compat`
+ * compatibility flag (tested with compatibility date 2026-07-01); nothing
+ * of Node's is used at run time when a transport is passed.
+ *
  * @example A Cloudflare Worker
  * ```ts ignore
  * import { connect } from "cloudflare:sockets";
