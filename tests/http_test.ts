@@ -170,12 +170,38 @@ describe("httpTransport against a fake OpenTSDB", () => {
     const tsd = await startFakeTsd(undefined, 8192);
     try {
       const c = client(tsd.port, { gzip: false, maxBodyBytes: 32768 });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
       const n = 2000;
       for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
       const stats = await c.close({ timeoutMs: 10_000 });
       assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
       assert.equal(stats.dropped.total, 0);
       assert.equal(stats.sent, n);
+      // Each refused body is reported, and halving gets under the limit in two steps.
+      assert.equal(errors.length, 2);
+      assert.match(errors[0].message, /HTTP 400: .*Chunked request not supported/);
+      assert.ok(tsd.requests.every((r) => r.size <= 8192));
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a server whose limit is below one point: the others pass, that point is refused", async () => {
+    const tsd = await startFakeTsd(undefined, 400);
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const drops: DropDetail[] = [];
+      c.addEventListener("drop", (e) => drops.push((e as CustomEvent<DropDetail>).detail));
+      for (let i = 0; i < 30; i++) c.send("http.points", i, { i }, TS + i);
+      c.send("http.points", 99, { big: "x".repeat(500) }, TS);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.deepEqual(tsd.stored, Array.from({ length: 30 }, (_, i) => point(i)));
+      assert.equal(stats.sent, 30);
+      assert.equal(stats.dropped.rejected, 1);
+      const [rejection] = drops.flatMap((d) => d.rejections ?? []);
+      assert.equal(rejection.line, `put http.points ${TS} 99 big=${"x".repeat(500)} host=h1`);
+      assert.match(rejection.reason, /body limit/);
     } finally {
       await tsd.close();
     }
@@ -184,8 +210,13 @@ describe("httpTransport against a fake OpenTSDB", () => {
   it("400 with details: refused points are dropped, counted and reported, never resent", async () => {
     // Like OpenTSDB: refuse negative values, echo the point with its value as a string.
     const tsd = await startFakeTsd((points) => {
+      // The echo lists tags in another order than sent.
       const errors = points.filter((p) => Number(p.value) < 0).map((p) => ({
-        datapoint: { ...p, value: String(p.value) },
+        datapoint: {
+          ...p,
+          value: String(p.value),
+          tags: Object.fromEntries(Object.entries(p.tags).reverse()),
+        },
         error: "Unable to store the value",
       }));
       if (errors.length === 0) return { status: 204 };
@@ -199,7 +230,8 @@ describe("httpTransport against a fake OpenTSDB", () => {
       const drops: DropDetail[] = [];
       c.addEventListener("drop", (e) => drops.push((e as CustomEvent<DropDetail>).detail));
       const values = [1, -2, 3, -4, 5, 6, -7, 8];
-      values.forEach((v, i) => c.send("http.points", v, { i }, TS + i));
+      // Tag keys where one is a prefix of the other sort differently as "k=v" words.
+      values.forEach((v, i) => c.send("http.points", v, { i, "i.b": "x" }, TS + i));
       const stats = await c.close({ timeoutMs: 5000 });
       assert.equal(stats.dropped.rejected, 3);
       assert.equal(stats.sent, 5);
@@ -211,7 +243,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
       assert.deepEqual(
         rejections,
         [1, 3, 6].map((i): Rejection => ({
-          line: `put http.points ${TS + i} ${values[i]} i=${i} host=h1`,
+          line: `put http.points ${TS + i} ${values[i]} i=${i} i.b=x host=h1`,
           reason: "Unable to store the value",
         })),
       );

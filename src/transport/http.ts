@@ -168,7 +168,12 @@ function pointKey(metric: unknown, timestamp: unknown, tags: unknown): string {
 
 function lineKey(line: string): string {
   const words = line.split(" ");
-  return `${words[1]} ${Number(words[2])} ${words.slice(4).sort().join(" ")}`;
+  const tags: Record<string, string> = {};
+  for (const word of words.slice(4)) {
+    const eq = word.indexOf("=");
+    tags[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return pointKey(words[1], words[2], tags);
 }
 
 async function gzip(data: Uint8Array): Promise<Uint8Array> {
@@ -297,7 +302,7 @@ class HttpConnection implements Connection {
             1,
             new Map([[0, {
               line: this.#points[0].line,
-              reason: `larger than maxBodyBytes (${this.#limit})`,
+              reason: `larger than the body limit (${this.#limit} bytes) on its own`,
             }]]),
           );
           continue;
@@ -307,8 +312,10 @@ class HttpConnection implements Connection {
         if (outcome.kind === "tooLarge") {
           if (count === 1) {
             this.#answer(1, new Map([[0, { line: this.#points[0].line, reason: outcome.reason }]]));
-          } // The server's limit is lower than ours: keep below this body from now on.
-          else this.#limit = Math.max(MIN_MAX_BODY / 2, Math.min(this.#limit, body.length) - 256);
+          } else {
+            // The server's limit is lower than ours: halve the bodies until they pass.
+            this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, body.length) / 2));
+          }
           continue;
         }
         this.#answer(count, outcome.rejections);
@@ -400,8 +407,10 @@ class HttpConnection implements Connection {
         return { kind: "stored", rejections: this.#rejections(text, count, false) ?? new Map() };
       }
       if (status === 413 || (status === 400 && /chunked request|too large/i.test(text))) {
-        this.#backoff.reset();
-        return { kind: "tooLarge", reason: new HttpError(s.url, status, text).message };
+        // maxBodyBytes is above the server's limit: say so, then send smaller bodies.
+        const error = new HttpError(s.url, status, text);
+        this.#onError(error);
+        return { kind: "tooLarge", reason: error.message };
       }
       if (status === 400) {
         const rejections = this.#rejections(text, count, true);
