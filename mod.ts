@@ -62,6 +62,7 @@ export { type Address, type Clock, Writer, type WriterEvents, type WriterOptions
 export type {
   Connection,
   ConnectOptions as TransportConnectOptions,
+  Rejection,
   Transport,
 } from "./src/transport/types.ts";
 export { autoTransport } from "./src/transport/auto.ts";

@@ -17,7 +17,7 @@ import {
 } from "./errors.ts";
 import { DEFAULT_MAX_TAGS, PutEncoder, sanitizeName, type Tags, type Timestamp, type Value } from "./put.ts";
 import { autoTransport } from "./transport/auto.ts";
-import type { Transport } from "./transport/types.ts";
+import type { Rejection, Transport } from "./transport/types.ts";
 import { type Address, type Clock, Writer } from "./writer.ts";
 
 /** Options of {@linkcode Client}; every one has a default. */
@@ -97,6 +97,8 @@ export interface ClientStats {
     queueFull: number;
     /** Still waiting when `close()`'s deadline passed. */
     closed: number;
+    /** Refused by the server for good (HTTP `/api/put` errors); not retried. */
+    rejected: number;
     /** Sum of the above. */
     total: number;
   };
@@ -119,15 +121,18 @@ export interface DropDetail {
   /** Points dropped since the previous `drop` event. */
   count: number;
   /** Why. */
-  reason: "queueFull" | "closed";
+  reason: "queueFull" | "closed" | "rejected";
+  /** For `rejected`: each refused point with the server's reason. */
+  rejections?: readonly Rejection[];
 }
 
 /**
  * Events: `connect` (detail: the {@linkcode Address}), `disconnect`
  * (detail: {@linkcode ConnectionLostError}), `error` (detail: a
- * {@linkcode ConnectError}, one per failed attempt), `server-error`
- * (detail: {@linkcode ServerError}), `drop` (detail: {@linkcode DropDetail},
- * at most one per second while dropping).
+ * {@linkcode ConnectError}, one per failed attempt or failed request),
+ * `server-error` (detail: {@linkcode ServerError}), `drop` (detail:
+ * {@linkcode DropDetail}; for a full queue at most one per second while
+ * dropping, for points the server refused one per answer that refused any).
  */
 export type ClientEventType = "connect" | "disconnect" | "error" | "server-error" | "drop";
 
@@ -246,6 +251,11 @@ export class Client extends EventTarget {
           this.#emit("server-error", error);
         },
         progress: () => this.#settleWaiters(),
+        rejected: (rejections) =>
+          this.#emit(
+            "drop",
+            { count: rejections.length, reason: "rejected", rejections } satisfies DropDetail,
+          ),
       },
     });
     const signal = options.signal;
@@ -445,11 +455,12 @@ export class Client extends EventTarget {
     const w = this.#writer;
     const queueFull = w.droppedQueueFull;
     const closed = w.droppedAtClose;
+    const rejected = w.rejected;
     return {
       accepted: w.accepted,
       sent: w.sent,
       queued: w.pending,
-      dropped: { queueFull, closed, total: queueFull + closed },
+      dropped: { queueFull, closed, rejected, total: queueFull + closed + rejected },
       reconnects: w.reconnects,
       connectFailures: w.connectFailures,
       serverErrors: this.#serverErrors,

@@ -14,7 +14,7 @@ import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
 import { type Batch, DropOldestQueue } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
-import type { Connection, Transport } from "./transport/types.ts";
+import type { Connection, Rejection, Transport } from "./transport/types.ts";
 
 /** A host and port to connect to. */
 export interface Address {
@@ -44,6 +44,8 @@ export interface WriterEvents {
   serverLine(line: string): void;
   /** Lines were confirmed written (flush waiters re-check). */
   progress(): void;
+  /** The server refused these points for good (they are not retried). */
+  rejected?(rejections: readonly Rejection[]): void;
 }
 
 /** Settings of a {@linkcode Writer}. */
@@ -118,6 +120,8 @@ export class Writer {
   sent = 0;
   /** Lines given up on at stop (not written within the deadline). */
   droppedAtClose = 0;
+  /** Lines the server refused for good (reported by the transport; not retried). */
+  rejected = 0;
   /** Successful connections after the first. */
   reconnects = 0;
   /** Failed connection attempts. */
@@ -313,7 +317,7 @@ export class Writer {
     this.#pumping = true;
     try {
       const gen = this.#gen;
-      const done = (error?: Error) => this.#confirm(gen, error);
+      const done = (error?: Error, rejected?: readonly Rejection[]) => this.#confirm(gen, error, rejected);
       for (;;) {
         let batch = this.#retry.shift();
         if (batch !== undefined) this.#retryLines -= batch.count;
@@ -344,7 +348,7 @@ export class Writer {
     }
   }
 
-  #confirm(gen: number, error?: Error): void {
+  #confirm(gen: number, error?: Error, rejected?: readonly Rejection[]): void {
     if (gen !== this.#gen) return; // that connection's batches were requeued already
     if (error !== undefined) {
       this.#lost(gen, error);
@@ -352,7 +356,12 @@ export class Writer {
     }
     const batch = this.#unconfirmed.shift()!;
     this.#unconfirmedLines -= batch.count;
-    this.sent += batch.count;
+    const refused = Math.min(rejected?.length ?? 0, batch.count);
+    this.sent += batch.count - refused;
+    if (refused > 0) {
+      this.rejected += refused;
+      this.#o.events.rejected?.(rejected!);
+    }
     this.#lastProgress = this.#clock.now();
     this.#o.events.progress();
     if (this.#unconfirmedLines === 0 && this.pending === 0) this.#updateHold();
@@ -418,6 +427,17 @@ export class Writer {
         port: address.port,
         signal,
         onLine: (line) => this.#o.events.serverLine(line),
+        onError: (e) => {
+          const error = new ConnectError(
+            "CONNECT_FAILED",
+            where,
+            `sending to ${where} failed: ${e.message}`,
+            e,
+          );
+          this.connectFailures++;
+          this.lastError = error;
+          if (!this.#stopped) this.#o.events.connectError(error);
+        },
       });
     } catch (e) {
       if (timeout.signal.aborted) {

@@ -18,6 +18,20 @@ export interface ConnectOptions {
   signal: AbortSignal;
   /** Called with each line the server sends, without its line ending. */
   onLine(line: string): void;
+  /**
+   * Reports a failure the connection recovers from by itself, such as an
+   * HTTP request it will retry; the client counts it in `connectFailures`
+   * and emits an `error` event. TCP transports have no use for it.
+   */
+  onError?(error: Error): void;
+}
+
+/** A point the server refused for good: it is dropped, not retried. */
+export interface Rejection {
+  /** The point's `put` line, without its newline. */
+  line: string;
+  /** Why, in the server's words. */
+  reason: string;
 }
 
 /**
@@ -25,8 +39,9 @@ export interface ConnectOptions {
  *
  * The client writes whole batches of lines. `write` takes ownership of the
  * data and reports through `done` whether the data reached the operating
- * system. `done` is called once per write, in the order of the writes, and
- * never from inside `write` itself.
+ * system (or, for a transport that gets an answer, the server). `done` is
+ * called once per write, in the order of the writes, and never from inside
+ * `write` itself.
  */
 export interface Connection {
   /**
@@ -34,11 +49,13 @@ export interface Connection {
    *
    * @param data one or more complete lines
    * @param done called once the data is in the OS's buffers (no argument), or
-   * with the error when it can no longer be written
+   * with the error when it can no longer be written; a transport that learns
+   * the server's verdict on each point passes the refused ones as `rejected`
+   * (they are counted as dropped, the rest as sent)
    * @returns false when the caller should wait for {@linkcode Connection.ready}
    * before writing more (backpressure)
    */
-  write(data: string, done: (error?: Error) => void): boolean;
+  write(data: string, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean;
   /** Resolves when more can be written; rejects if the connection ends first. */
   ready(): Promise<void>;
   /** Resolves once the connection has ended, with the error that ended it, if any. */

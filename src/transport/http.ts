@@ -1,0 +1,607 @@
+/**
+ * OpenTSDB's HTTP `/api/put` as a transport, over `fetch`.
+ *
+ * The client's queue, rate limit, batching and stats work as with TCP; this
+ * transport turns each batch of `put` lines back into JSON points and POSTs
+ * them in requests whose body stays within `maxBodyBytes` on the wire
+ * (OpenTSDB refuses larger ones by default), gzip-compressed unless told
+ * otherwise. A batch counts as sent only once the server has answered for
+ * it, so `flush()` and `close()` mean "stored or refused by the server".
+ *
+ * - Points the server refuses (HTTP 400 with `?details`) are dropped, not
+ *   retried: counted in `stats().dropped.rejected` and reported by a `drop`
+ *   event whose `rejections` carry each point and the server's reason.
+ * - Network errors, timeouts and other answers (5xx, 401, 403, 404, 429, a
+ *   400 that is not OpenTSDB's) are retried with a capped backoff, in order, without losing a point;
+ *   each failed request is counted in `stats().connectFailures` and reported
+ *   by an `error` event.
+ * - Requests go one at a time, so points arrive in the order sent.
+ * - The transport knows no hostname: pass `hostTag` as a string, or `false`.
+ *   It opens no connection up front, so `Client.connect`'s start-up check
+ *   proves nothing here.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@x/potsdb";
+ * import { httpTransport } from "@x/potsdb/http";
+ *
+ * const metrics = new Client("tsd.example.com:4242", {
+ *   transport: httpTransport({ basicAuth: { username: "metrics", password: "secret" } }),
+ *   hostTag: "web1",
+ * });
+ * metrics.send("app.requests", 1, { route: "home" });
+ * const stats = await metrics.close();
+ * console.log(stats.sent, stats.dropped.rejected);
+ * ```
+ *
+ * @module
+ */
+
+import { Backoff, type BackoffOptions, sleep } from "../backoff.ts";
+import { OptionsError } from "../errors.ts";
+import type { Connection, ConnectOptions, Rejection, Transport } from "./types.ts";
+
+export type { Rejection };
+
+/** Options of {@linkcode httpTransport}; every one has a default. */
+export interface HttpTransportOptions {
+  /** `"http"` or `"https"`. Default `"http"`. */
+  scheme?: "http" | "https";
+  /** Path of the put endpoint. Default `"/api/put"`. */
+  path?: string;
+  /**
+   * Largest request body on the wire in bytes (after compression). Default
+   * 8192, OpenTSDB's default limit; at least 2048.
+   */
+  maxBodyBytes?: number;
+  /** Compress bodies with gzip (`CompressionStream`). Default true. */
+  gzip?: boolean;
+  /** HTTP Basic credentials. */
+  basicAuth?: { username: string; password: string };
+  /** A bearer token, sent as `Authorization: Bearer <token>`. */
+  bearerToken?: string;
+  /** More request headers (e.g. for a proxy). */
+  headers?: Record<string, string>;
+  /** Longest wait for one request's answer, in ms. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Delays between retries of a failed request: `initialMs` (100), `maxMs` (10000), `factor` (2). */
+  retry?: BackoffOptions;
+  /** Ask for per-point errors (`?details`), so refused points are named. Default true. */
+  details?: boolean;
+  /** The `fetch` to use. Default: the global one. */
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+}
+
+/**
+ * An HTTP answer that is neither success nor a per-point refusal; the
+ * request is retried. Reported as the `cause` of the client's `error` events.
+ *
+ * @example
+ * ```ts
+ * import { Client, type ConnectError } from "@x/potsdb";
+ * import { HttpError, httpTransport } from "@x/potsdb/http";
+ *
+ * const metrics = new Client("localhost", { transport: httpTransport(), hostTag: false });
+ * metrics.addEventListener("error", (event) => {
+ *   const cause = (event as CustomEvent<ConnectError>).detail.cause;
+ *   if (cause instanceof HttpError && cause.status === 401) console.log("check the credentials");
+ * });
+ * await metrics.close();
+ * ```
+ */
+export class HttpError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The start of the response body. */
+  readonly body: string;
+
+  /**
+   * Describes one HTTP answer that is retried.
+   *
+   * @param url the request's URL
+   * @param status the HTTP status
+   * @param body the response body (kept to 500 characters)
+   */
+  constructor(url: string, status: number, body: string) {
+    const text = body.length > 500 ? body.slice(0, 500) + "…" : body;
+    super(`POST ${url}: HTTP ${status}${text ? `: ${text}` : ""}`);
+    this.name = "HttpError";
+    this.status = status;
+    this.body = text;
+  }
+}
+
+const DEFAULT_MAX_BODY = 8192;
+const MIN_MAX_BODY = 2048;
+/** Characters of lines buffered before `write()` asks the writer to wait. */
+const HIGH_WATER_MARK = 256 * 1024;
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const encoder = new TextEncoder();
+
+interface BatchRecord {
+  /** Points of this batch not yet answered for. */
+  left: number;
+  rejections: Rejection[];
+  done: (error?: Error, rejected?: readonly Rejection[]) => void;
+  chars: number;
+}
+
+interface Point {
+  /** The `put` line without its newline. */
+  line: string;
+  /** The point as JSON. */
+  json: string;
+  /** UTF-8 length of `json`. */
+  bytes: number;
+  batch: BatchRecord;
+}
+
+/** Turns an encoder-made `put` line into an `/api/put` JSON object. */
+function toJson(line: string): string {
+  const words = line.split(" ");
+  const value = words[3];
+  let tags = "";
+  for (let i = 4; i < words.length; i++) {
+    const eq = words[i].indexOf("=");
+    if (eq <= 0) continue;
+    tags += `${tags ? "," : ""}${JSON.stringify(words[i].slice(0, eq))}:${
+      JSON.stringify(words[i].slice(eq + 1))
+    }`;
+  }
+  return `{"metric":${JSON.stringify(words[1])},"timestamp":${Number(words[2])},"value":${
+    JSON_NUMBER.test(value) ? value : JSON.stringify(value)
+  },"tags":{${tags}}}`;
+}
+
+function utf8Length(s: string): number {
+  // Encoder output is mostly ASCII; only count bytes when it is not.
+  // deno-lint-ignore no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s.length : encoder.encode(s).length;
+}
+
+/** Identifies a point by metric, timestamp and tags, as the server echoes it back. */
+function pointKey(metric: unknown, timestamp: unknown, tags: unknown): string {
+  const t = tags && typeof tags === "object" ? tags as Record<string, unknown> : {};
+  const sorted = Object.keys(t).sort().map((k) => `${k}=${String(t[k])}`).join(" ");
+  return `${String(metric)} ${Number(timestamp)} ${sorted}`;
+}
+
+function lineKey(line: string): string {
+  const words = line.split(" ");
+  const tags: Record<string, string> = {};
+  for (const word of words.slice(4)) {
+    const eq = word.indexOf("=");
+    tags[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return pointKey(words[1], words[2], tags);
+}
+
+async function gzip(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer) {
+    (timer as { unref(): void }).unref();
+  } else {
+    // Deno's timers are numbers, unref'd through its namespace.
+    const ns = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
+    ns?.unrefTimer?.(timer as unknown as number);
+  }
+}
+
+function explain(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? (e.cause as Error & { code?: string }) : undefined;
+  return cause ? `${e.message} (${cause.code ?? cause.message})` : e.message;
+}
+
+interface Settings {
+  url: string;
+  headers: Record<string, string>;
+  gzip: boolean;
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+  retry: BackoffOptions | undefined;
+  fetch: (input: string, init: RequestInit) => Promise<Response>;
+}
+
+/** What one request came to. */
+type Outcome =
+  | { kind: "stored"; rejections: Map<number, Rejection> }
+  | { kind: "tooLarge"; reason: string };
+
+class HttpConnection implements Connection {
+  readonly closed: Promise<Error | undefined>;
+  #s: Settings;
+  #onError: (error: Error) => void;
+  #points: Point[] = [];
+  #batches: BatchRecord[] = [];
+  #pendingChars = 0;
+  #running = false;
+  #ending = false;
+  #done = false;
+  #refd = true;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #abort = new AbortController();
+  #backoff: Backoff;
+  /** Gzip's size ratio seen last, to size the next body. */
+  #ratio = 4;
+  /** The body limit, lowered when the server refuses a body as too large. */
+  #limit: number;
+  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #resolveClosed!: (e: Error | undefined) => void;
+
+  constructor(settings: Settings, onError: (error: Error) => void) {
+    this.#s = settings;
+    this.#onError = onError;
+    this.#limit = settings.maxBodyBytes;
+    this.#backoff = new Backoff({ initialMs: 100, maxMs: 10_000, ...settings.retry });
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+  }
+
+  write(data: string, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean {
+    if (this.#done || this.#ending) {
+      queueMicrotask(() => done(new Error("connection closed")));
+      return false;
+    }
+    const batch: BatchRecord = { left: 0, rejections: [], done, chars: data.length };
+    let start = 0;
+    for (let nl = data.indexOf("\n"); nl !== -1; nl = data.indexOf("\n", start)) {
+      const line = data.slice(start, nl);
+      start = nl + 1;
+      if (line === "") continue;
+      const json = toJson(line);
+      this.#points.push({ line, json, bytes: utf8Length(json), batch });
+      batch.left++;
+    }
+    this.#batches.push(batch);
+    this.#pendingChars += data.length;
+    if (!this.#running) this.#run();
+    return this.#pendingChars < HIGH_WATER_MARK;
+  }
+
+  ready(): Promise<void> {
+    if (this.#done) return Promise.reject(new Error("connection closed"));
+    if (this.#pendingChars < HIGH_WATER_MARK) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  end(): void {
+    if (this.#done || this.#ending) return;
+    this.#ending = true;
+    if (!this.#running) this.#finish();
+  }
+
+  destroy(): void {
+    this.#finish();
+  }
+
+  ref(): void {
+    this.#refd = true;
+  }
+
+  unref(): void {
+    this.#refd = false;
+    if (this.#timer !== undefined) unrefTimer(this.#timer);
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    try {
+      // Batches that arrive meanwhile join the same loop, so bodies span batches.
+      while (this.#points.length > 0 && !this.#done) {
+        const { count, body } = await this.#nextBody();
+        if (this.#done) return;
+        if (body === undefined) {
+          // One point larger than the limit even on its own: no server would take it.
+          this.#answer(
+            1,
+            new Map([[0, {
+              line: this.#points[0].line,
+              reason: `larger than the body limit (${this.#limit} bytes) on its own`,
+            }]]),
+          );
+          continue;
+        }
+        const outcome = await this.#post(body, count);
+        if (outcome === undefined) return; // destroyed
+        if (outcome.kind === "tooLarge") {
+          if (count === 1) {
+            this.#answer(1, new Map([[0, { line: this.#points[0].line, reason: outcome.reason }]]));
+          } else {
+            // The server's limit is lower than ours: halve the bodies until they pass.
+            this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, body.length) / 2));
+          }
+          continue;
+        }
+        this.#answer(count, outcome.rejections);
+      }
+    } catch (e) {
+      this.#finish(e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.#running = false;
+    }
+    if (this.#ending && !this.#done) this.#finish();
+  }
+
+  /** Builds the next body from the front points: as many as fit the limit. */
+  async #nextBody(): Promise<{ count: number; body: Uint8Array | undefined }> {
+    const points = this.#points;
+    const limit = this.#limit;
+    if (!this.#s.gzip) {
+      let size = 2 + points[0].bytes;
+      if (size > limit) return { count: 1, body: undefined };
+      let count = 1;
+      while (count < points.length && size + 1 + points[count].bytes <= limit) {
+        size += 1 + points[count++].bytes;
+      }
+      return { count, body: encoder.encode(this.#array(count)) };
+    }
+    // Take what should compress to just under the limit; then correct the
+    // guess from the size gzip gave: shrink until it fits, grow (a few
+    // times at most) while it leaves much of the limit unused.
+    let count = 0;
+    let raw = 2;
+    const target = limit * this.#ratio * 0.9;
+    while (count < points.length && (count === 0 || raw + 1 + points[count].bytes <= target)) {
+      raw += (count > 0 ? 1 : 0) + points[count++].bytes;
+    }
+    let best: { count: number; body: Uint8Array } | undefined;
+    for (let tries = 0;; tries++) {
+      const plain = encoder.encode(this.#array(count));
+      const body = await gzip(plain);
+      if (this.#done) return { count, body };
+      this.#ratio = Math.max(1, plain.length / body.length);
+      if (body.length <= limit) {
+        best = { count, body };
+        if (count === points.length || body.length > limit * 0.8 || tries >= 3) return best;
+        count = Math.min(points.length, Math.max(count + 1, Math.floor((count * limit * 0.9) / body.length)));
+        continue;
+      }
+      if (best !== undefined) return best;
+      if (count === 1) return { count, body: undefined };
+      count = Math.max(1, Math.min(count - 1, Math.floor((count * limit * 0.9) / body.length)));
+    }
+  }
+
+  #array(count: number): string {
+    const points = this.#points;
+    let text = "[";
+    for (let i = 0; i < count; i++) text += (i > 0 ? "," : "") + points[i].json;
+    return text + "]";
+  }
+
+  /** POSTs one body until the server answers for it; undefined once destroyed. */
+  async #post(body: Uint8Array, count: number): Promise<Outcome | undefined> {
+    const s = this.#s;
+    for (;;) {
+      if (this.#done) return undefined;
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), s.requestTimeoutMs);
+      if (!this.#refd) unrefTimer(timer);
+      let status: number;
+      let text: string;
+      try {
+        const response = await s.fetch(s.url, {
+          method: "POST",
+          headers: s.headers,
+          body: body as Uint8Array<ArrayBuffer>,
+          signal: AbortSignal.any([this.#abort.signal, timeout.signal]),
+        });
+        status = response.status;
+        text = await response.text();
+      } catch (e) {
+        if (this.#done) return undefined;
+        const why = timeout.signal.aborted ? `no answer within ${s.requestTimeoutMs} ms` : explain(e);
+        await this.#failed(new Error(`POST ${s.url} failed: ${why}`, { cause: e }));
+        continue;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (status >= 200 && status < 300) {
+        this.#backoff.reset();
+        return { kind: "stored", rejections: this.#rejections(text, count, false) ?? new Map() };
+      }
+      if (status === 413 || (status === 400 && /chunked request|too large/i.test(text))) {
+        // maxBodyBytes is above the server's limit: say so, then send smaller bodies.
+        const error = new HttpError(s.url, status, text);
+        this.#onError(error);
+        return { kind: "tooLarge", reason: error.message };
+      }
+      if (status === 400) {
+        const rejections = this.#rejections(text, count, true);
+        if (rejections !== undefined) {
+          this.#backoff.reset();
+          return { kind: "stored", rejections };
+        }
+        // Not OpenTSDB's answer about these points (a proxy, a wrong path): keep them and retry.
+      }
+      await this.#failed(new HttpError(s.url, status, text));
+    }
+  }
+
+  async #failed(error: Error): Promise<void> {
+    this.#onError(error);
+    await sleep(this.#backoff.next(), this.#abort.signal, (timer) => {
+      this.#timer = timer;
+      if (!this.#refd) unrefTimer(timer);
+    });
+    this.#timer = undefined;
+  }
+
+  /**
+   * Reads `?details` errors and matches them to the body's points, by index.
+   * An OpenTSDB refusal without details (`{"error":{"message":…}}`) refuses
+   * the whole body, with the server's message; an error that matches no
+   * point still counts, against the first point not yet refused (with the
+   * server's copy of the point as its line). Undefined when a refusal is not
+   * an OpenTSDB answer at all.
+   */
+  #rejections(text: string, count: number, refused: boolean): Map<number, Rejection> | undefined {
+    const result = new Map<number, Rejection>();
+    let answer: unknown;
+    try {
+      answer = text ? JSON.parse(text) : undefined;
+    } catch {
+      answer = undefined;
+    }
+    const points = this.#points;
+    const errors = (answer as { errors?: unknown })?.errors;
+    if (!Array.isArray(errors)) {
+      if (!refused) return result;
+      const message = (answer as { error?: { message?: unknown } })?.error?.message;
+      if (typeof message !== "string") return undefined;
+      const reason = message;
+      for (let i = 0; i < count; i++) result.set(i, { line: points[i].line, reason });
+      return result;
+    }
+    const byKey = new Map<string, number[]>();
+    for (let i = 0; i < count; i++) {
+      const key = lineKey(points[i].line);
+      const list = byKey.get(key);
+      if (list) list.push(i);
+      else byKey.set(key, [i]);
+    }
+    const unmatched: Rejection[] = [];
+    for (const item of errors.slice(0, count)) {
+      const datapoint = (item as { datapoint?: Record<string, unknown> })?.datapoint ?? {};
+      const reason = String((item as { error?: unknown })?.error ?? "refused");
+      const index = byKey.get(pointKey(datapoint.metric, datapoint.timestamp, datapoint.tags))?.shift();
+      if (index === undefined) unmatched.push({ line: JSON.stringify(datapoint), reason });
+      else result.set(index, { line: points[index].line, reason });
+    }
+    for (let i = 0; i < count && unmatched.length > 0; i++) {
+      if (!result.has(i)) result.set(i, unmatched.shift()!);
+    }
+    return result;
+  }
+
+  /** The server answered for the first `count` points: settle the batches they finish. */
+  #answer(count: number, rejections: ReadonlyMap<number, Rejection>): void {
+    const answered = this.#points.splice(0, count);
+    for (let i = 0; i < answered.length; i++) {
+      const batch = answered[i].batch;
+      const rejection = rejections.get(i);
+      if (rejection !== undefined) batch.rejections.push(rejection);
+      batch.left--;
+    }
+    while (this.#batches.length > 0 && this.#batches[0].left === 0) {
+      const batch = this.#batches.shift()!;
+      this.#pendingChars -= batch.chars;
+      batch.done(undefined, batch.rejections.length > 0 ? batch.rejections : undefined);
+    }
+    if (this.#pendingChars < HIGH_WATER_MARK) {
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  #finish(error?: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#abort.abort();
+    const lost = error ?? new Error("connection closed");
+    const batches = this.#batches;
+    this.#batches = [];
+    this.#points = [];
+    this.#pendingChars = 0;
+    for (const b of batches) queueMicrotask(() => b.done(lost));
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(lost);
+    this.#resolveClosed(error);
+  }
+}
+
+/**
+ * Makes a transport that sends points to OpenTSDB's `/api/put` over HTTP.
+ * The client's host and port (default 4242, OpenTSDB's HTTP port too) name
+ * the server.
+ *
+ * @param options body limit, gzip, credentials, timeouts and retries
+ * @returns the transport, to pass as the client's `transport` option
+ * @throws {OptionsError} for an option that cannot work
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@x/potsdb";
+ * import { httpTransport } from "@x/potsdb/http";
+ *
+ * const metrics = new Client("127.0.0.1:4242", {
+ *   transport: httpTransport({ gzip: true, maxBodyBytes: 8192, bearerToken: "t0ken" }),
+ *   hostTag: "web1",
+ *   milliseconds: true,
+ * });
+ * metrics.addEventListener("drop", (event) => {
+ *   const { reason, rejections } = (event as CustomEvent).detail;
+ *   if (reason === "rejected") for (const r of rejections) console.warn(r.line, r.reason);
+ * });
+ * metrics.send("app.requests", 1, { route: "home" });
+ * await metrics.close();
+ * ```
+ */
+export function httpTransport(options: HttpTransportOptions = {}): Transport {
+  const scheme = options.scheme ?? "http";
+  if (scheme !== "http" && scheme !== "https") throw new OptionsError(`scheme must be "http" or "https"`);
+  const path = options.path ?? "/api/put";
+  if (typeof path !== "string" || !path.startsWith("/") || path.includes("?")) {
+    throw new OptionsError(`path must start with "/" and have no query, got ${JSON.stringify(path)}`);
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < MIN_MAX_BODY) {
+    throw new OptionsError(`maxBodyBytes must be an integer >= ${MIN_MAX_BODY}, got ${maxBodyBytes}`);
+  }
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
+    throw new OptionsError(`requestTimeoutMs must be a positive integer, got ${requestTimeoutMs}`);
+  }
+  if (options.basicAuth && options.bearerToken !== undefined) {
+    throw new OptionsError("pass basicAuth or bearerToken, not both");
+  }
+  const headers: Record<string, string> = { ...options.headers, "content-type": "application/json" };
+  const gzipOn = options.gzip ?? true;
+  if (gzipOn) {
+    if (typeof CompressionStream !== "function") {
+      throw new OptionsError("gzip needs CompressionStream, which this runtime lacks: pass gzip: false");
+    }
+    headers["content-encoding"] = "gzip";
+  }
+  if (options.basicAuth) {
+    const { username, password } = options.basicAuth;
+    if (typeof username !== "string" || username.includes(":") || typeof password !== "string") {
+      throw new OptionsError("basicAuth needs a username without ':' and a password, both strings");
+    }
+    const bytes = encoder.encode(`${username}:${password}`);
+    headers.authorization = "Basic " + btoa(String.fromCharCode(...bytes));
+  } else if (options.bearerToken !== undefined) {
+    if (typeof options.bearerToken !== "string" || !/^[\x21-\x7e]+$/.test(options.bearerToken)) {
+      throw new OptionsError("bearerToken must be a non-empty string of visible ASCII characters");
+    }
+    headers.authorization = `Bearer ${options.bearerToken}`;
+  }
+  const fetcher = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
+  const query = options.details === false ? "" : "?details";
+  return {
+    name: `http${gzipOn ? "+gzip" : ""}`,
+    connect({ host, port, signal, onError }: ConnectOptions): Promise<Connection> {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      const hostPart = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+      const settings: Settings = {
+        url: `${scheme}://${hostPart}:${port}${path}${query}`,
+        headers,
+        gzip: gzipOn,
+        maxBodyBytes,
+        requestTimeoutMs,
+        retry: options.retry,
+        fetch: fetcher,
+      };
+      return Promise.resolve(new HttpConnection(settings, (error) => onError?.(error)));
+    },
+    unrefTimer,
+  };
+}

@@ -1,0 +1,490 @@
+// httpTransport: against an in-process fake OpenTSDB HTTP server (node:http)
+// for refusals, retries, timeouts and the body limit, and against
+// VictoriaMetrics' OpenTSDB HTTP listener for what really arrives.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { gunzipSync } from "node:zlib";
+import {
+  Client,
+  type ClientStats,
+  type ConnectError,
+  type DropDetail,
+  OptionsError,
+  type Rejection,
+} from "../mod.ts";
+import { HttpError, httpTransport, type HttpTransportOptions } from "../src/transport/http.ts";
+import { startTsdb, type Tsdb } from "../scripts/tsdb.ts";
+import { closedPort, waitFor } from "./helpers/servers.ts";
+
+const TS = 1700000000;
+const fast = { initialMs: 5, maxMs: 20 };
+
+interface JsonPoint {
+  metric: string;
+  timestamp: number;
+  value: number | string;
+  tags: Record<string, string>;
+}
+
+interface SeenRequest {
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  /** Bytes on the wire. */
+  size: number;
+  points: JsonPoint[];
+}
+
+interface Reply {
+  status: number;
+  body?: string;
+  /** Answer only after this many ms. */
+  delayMs?: number;
+}
+
+interface FakeTsd {
+  port: number;
+  /** Every request the server answered, in order. */
+  requests: SeenRequest[];
+  /** Points of the requests answered with 2xx, minus those refused in details. */
+  stored: JsonPoint[];
+  close(): Promise<void>;
+}
+
+/**
+ * A fake OpenTSDB `/api/put`: like OpenTSDB with default settings it refuses
+ * bodies over `maxBody` bytes on the wire ("Chunked request not supported"),
+ * gunzips, and lets `reply` decide the answer. A request whose answer is
+ * aborted by the client is not recorded (the "server" never processed it).
+ */
+async function startFakeTsd(
+  reply: (points: JsonPoint[], n: number, request: http.IncomingMessage) => Reply = () => ({ status: 204 }),
+  maxBody = 8192,
+): Promise<FakeTsd> {
+  const requests: SeenRequest[] = [];
+  const stored: JsonPoint[] = [];
+  let n = 0;
+  const sockets = new Set<import("node:net").Socket>();
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (c: Buffer) => chunks.push(c));
+    request.on("end", () => {
+      const raw = Buffer.concat(chunks);
+      if (raw.length > maxBody) {
+        response.writeHead(400, { "content-type": "application/json" });
+        response.end(JSON.stringify({ error: { code: 400, message: "Chunked request not supported." } }));
+        return;
+      }
+      const text = request.headers["content-encoding"] === "gzip"
+        ? gunzipSync(raw).toString("utf8")
+        : raw.toString("utf8");
+      const points = JSON.parse(text) as JsonPoint[];
+      const answer = reply(points, n++, request);
+      const send = () => {
+        if (response.destroyed || request.destroyed) return;
+        requests.push({ url: request.url ?? "", headers: request.headers, size: raw.length, points });
+        if (answer.status >= 200 && answer.status < 300) stored.push(...points);
+        else if (answer.status === 400 && answer.body?.includes('"errors"')) {
+          const refused = (JSON.parse(answer.body).errors as { datapoint: JsonPoint }[]).map((e) =>
+            e.datapoint
+          );
+          stored.push(
+            ...points.filter((p) => !refused.some((r) => r.metric === p.metric && r.tags.i === p.tags.i)),
+          );
+        }
+        response.writeHead(answer.status, { "content-type": "application/json" });
+        response.end(answer.body ?? "");
+      };
+      if (answer.delayMs) setTimeout(send, answer.delayMs);
+      else send();
+    });
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests,
+    stored,
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function point(i: number, ts = TS + i): JsonPoint {
+  return { metric: "http.points", timestamp: ts, value: i, tags: { i: String(i), host: "h1" } };
+}
+
+function client(port: number, options: HttpTransportOptions = {}, more: Record<string, unknown> = {}) {
+  return new Client(`127.0.0.1:${port}`, {
+    transport: httpTransport({ retry: fast, ...options }),
+    hostTag: "h1",
+    ...more,
+  });
+}
+
+function balanced(s: ClientStats) {
+  assert.equal(s.accepted, s.sent + s.queued + s.dropped.total, JSON.stringify(s));
+}
+
+describe("httpTransport against a fake OpenTSDB", () => {
+  for (const gzip of [true, false]) {
+    it(`POSTs JSON points in bodies of at most 8192 bytes (gzip ${gzip ? "on" : "off"})`, async () => {
+      const tsd = await startFakeTsd();
+      try {
+        const c = client(tsd.port, { gzip });
+        const n = 3000;
+        for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+        const stats = await c.close({ timeoutMs: 10_000 });
+        assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+        assert.equal(stats.sent, n);
+        assert.equal(stats.dropped.total, 0);
+        balanced(stats);
+        assert.ok(tsd.requests.length > 1, "several requests");
+        for (const r of tsd.requests) {
+          assert.equal(r.url, "/api/put?details");
+          assert.ok(r.size <= 8192, `body of ${r.size} bytes`);
+          assert.equal(r.headers["content-length"], String(r.size));
+          assert.equal(r.headers["transfer-encoding"], undefined);
+          assert.equal(r.headers.expect, undefined);
+          assert.equal(r.headers["content-type"], "application/json");
+          assert.equal(r.headers["content-encoding"], gzip ? "gzip" : undefined);
+          assert.equal(r.headers.authorization, undefined);
+        }
+        // Bodies are filled: all but the last use most of the limit.
+        const sizes = tsd.requests.map((r) => r.size).slice(0, -1);
+        assert.ok(Math.min(...sizes) > 8192 * 0.6, `sizes ${sizes.join(",")}`);
+      } finally {
+        await tsd.close();
+      }
+    });
+  }
+
+  it("a server limit below maxBodyBytes: the transport shrinks its bodies, nothing is lost", async () => {
+    const tsd = await startFakeTsd(undefined, 8192);
+    try {
+      const c = client(tsd.port, { gzip: false, maxBodyBytes: 32768 });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      const n = 2000;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+      assert.equal(stats.dropped.total, 0);
+      assert.equal(stats.sent, n);
+      // Each refused body is reported, and halving gets under the limit in two steps.
+      assert.equal(errors.length, 2);
+      assert.match(errors[0].message, /HTTP 400: .*Chunked request not supported/);
+      assert.ok(tsd.requests.every((r) => r.size <= 8192));
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a server whose limit is below one point: the others pass, that point is refused", async () => {
+    const tsd = await startFakeTsd(undefined, 400);
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const drops: DropDetail[] = [];
+      c.addEventListener("drop", (e) => drops.push((e as CustomEvent<DropDetail>).detail));
+      for (let i = 0; i < 30; i++) c.send("http.points", i, { i }, TS + i);
+      c.send("http.points", 99, { big: "x".repeat(500) }, TS);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.deepEqual(tsd.stored, Array.from({ length: 30 }, (_, i) => point(i)));
+      assert.equal(stats.sent, 30);
+      assert.equal(stats.dropped.rejected, 1);
+      const [rejection] = drops.flatMap((d) => d.rejections ?? []);
+      assert.equal(rejection.line, `put http.points ${TS} 99 big=${"x".repeat(500)} host=h1`);
+      assert.match(rejection.reason, /body limit/);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("400 with details: refused points are dropped, counted and reported, never resent", async () => {
+    // Like OpenTSDB: refuse negative values, echo the point with its value as a string.
+    const tsd = await startFakeTsd((points) => {
+      // The echo lists tags in another order than sent.
+      const errors = points.filter((p) => Number(p.value) < 0).map((p) => ({
+        datapoint: {
+          ...p,
+          value: String(p.value),
+          tags: Object.fromEntries(Object.entries(p.tags).reverse()),
+        },
+        error: "Unable to store the value",
+      }));
+      if (errors.length === 0) return { status: 204 };
+      return {
+        status: 400,
+        body: JSON.stringify({ success: points.length - errors.length, failed: errors.length, errors }),
+      };
+    });
+    try {
+      const c = client(tsd.port);
+      const drops: DropDetail[] = [];
+      c.addEventListener("drop", (e) => drops.push((e as CustomEvent<DropDetail>).detail));
+      const values = [1, -2, 3, -4, 5, 6, -7, 8];
+      // Tag keys where one is a prefix of the other sort differently as "k=v" words.
+      values.forEach((v, i) => c.send("http.points", v, { i, "i.b": "x" }, TS + i));
+      const stats = await c.close({ timeoutMs: 5000 });
+      assert.equal(stats.dropped.rejected, 3);
+      assert.equal(stats.sent, 5);
+      assert.equal(stats.dropped.total, 3);
+      balanced(stats);
+      assert.equal(tsd.requests.length, 1, "nothing was resent");
+      const rejections = drops.flatMap((d) => d.rejections ?? []);
+      assert.deepEqual(drops.map((d) => d.reason), ["rejected"]);
+      assert.deepEqual(
+        rejections,
+        [1, 3, 6].map((i): Rejection => ({
+          line: `put http.points ${TS + i} ${values[i]} i=${i} i.b=x host=h1`,
+          reason: "Unable to store the value",
+        })),
+      );
+      assert.deepEqual(tsd.stored.map((p) => p.value), [1, 3, 5, 6, 8]);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("400 with OpenTSDB's error object refuses the body; a 400 of another kind is retried", async () => {
+    const tsd = await startFakeTsd((_points, n) =>
+      n === 0
+        ? { status: 400, body: "unsupported path requested" }
+        : n === 1
+        ? { status: 400, body: JSON.stringify({ error: { code: 400, message: "No datapoints found" } }) }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port);
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      c.send("http.points", 1, { i: 1 }, TS);
+      await c.flush({ timeoutMs: 5000 });
+      c.send("http.points", 2, { i: 2 }, TS);
+      const stats = await c.close({ timeoutMs: 5000 });
+      assert.equal(errors.length, 1);
+      assert.ok(errors[0].cause instanceof HttpError);
+      assert.equal((errors[0].cause as HttpError).status, 400);
+      assert.equal(stats.dropped.rejected, 1);
+      assert.equal(stats.sent, 1);
+      assert.deepEqual(tsd.stored.map((p) => p.value), [2]);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("503 then 200: the body is retried with backoff, in order, nothing lost", async () => {
+    const tsd = await startFakeTsd((
+      _p,
+      n,
+    ) => (n < 3 ? { status: 503, body: "overloaded" } : { status: 204 }));
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      const n = 500;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+      assert.equal(errors.length, 3);
+      for (const e of errors) {
+        assert.equal(e.code, "CONNECT_FAILED");
+        assert.equal((e.cause as HttpError).status, 503);
+        assert.match(e.message, /HTTP 503: overloaded/);
+      }
+      assert.equal(stats.connectFailures, 3);
+      assert.equal(stats.sent, n);
+      assert.equal(stats.dropped.total, 0);
+      // The failed body was sent again whole: the first three requests carry the same points.
+      assert.deepEqual(tsd.requests[1].points, tsd.requests[0].points);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a server slower than requestTimeoutMs: the request is abandoned and sent again", async () => {
+    const tsd = await startFakeTsd((_p, n) => (n === 0 ? { status: 204, delayMs: 2000 } : { status: 204 }));
+    try {
+      const c = client(tsd.port, { requestTimeoutMs: 200 });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      for (let i = 0; i < 10; i++) c.send("http.points", i, { i }, TS + i);
+      const started = Date.now();
+      const stats = await c.close({ timeoutMs: 5000 });
+      assert.ok(Date.now() - started < 1900, "did not wait for the slow answer");
+      assert.equal(errors.length, 1);
+      assert.match(errors[0].message, /no answer within 200 ms/);
+      assert.deepEqual(tsd.stored, Array.from({ length: 10 }, (_, i) => point(i)));
+      assert.equal(stats.sent, 10);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("nobody listening: each failed request is reported; close() keeps its deadline and counts the rest", async () => {
+    const port = await closedPort();
+    const c = client(port, {}, { reconnect: fast });
+    const errors: ConnectError[] = [];
+    c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+    for (let i = 0; i < 5; i++) c.send("http.points", i, { i }, TS + i);
+    await waitFor(() => errors.length >= 2, 5000, "two failed requests");
+    const started = Date.now();
+    const stats = await c.close({ timeoutMs: 300 });
+    assert.ok(Date.now() - started < 3000);
+    assert.equal(stats.sent, 0);
+    assert.equal(stats.dropped.closed, 5);
+    balanced(stats);
+    assert.match(errors[0].message, new RegExp(`POST http://127.0.0.1:${port}/api/put\\?details failed`));
+  });
+
+  it("Basic auth and bearer token headers; a 401 is reported and retried, not dropped", async () => {
+    // RFC 7617: the credentials are UTF-8 before base64.
+    const good = "Basic " + Buffer.from("üser:pa:ss", "utf8").toString("base64");
+    const tsd = await startFakeTsd((_p, _n, request) =>
+      request.headers.authorization === good || request.headers.authorization === "Bearer t0k.en"
+        ? { status: 204 }
+        : { status: 401, body: "Unauthorized" }
+    );
+    try {
+      const ok = client(tsd.port, { basicAuth: { username: "üser", password: "pa:ss" } });
+      ok.send("http.points", 0, { i: 0 }, TS);
+      assert.equal((await ok.close({ timeoutMs: 5000 })).sent, 1);
+      const bearer = client(tsd.port, { bearerToken: "t0k.en" });
+      bearer.send("http.points", 1, { i: 1 }, TS + 1);
+      assert.equal((await bearer.close({ timeoutMs: 5000 })).sent, 1);
+      assert.equal(tsd.requests[0].headers.authorization, good);
+      assert.equal(tsd.requests[1].headers.authorization, "Bearer t0k.en");
+
+      const wrong = client(tsd.port, { basicAuth: { username: "üser", password: "nope" } });
+      const errors: ConnectError[] = [];
+      wrong.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      wrong.send("http.points", 2, { i: 2 }, TS + 2);
+      await waitFor(() => errors.length >= 2, 5000, "two refused requests");
+      assert.equal(wrong.stats().queued, 1, "the point is kept while the credentials are refused");
+      const stats = await wrong.close({ timeoutMs: 100 });
+      assert.equal((errors[0].cause as HttpError).status, 401);
+      assert.equal(stats.dropped.closed, 1);
+      assert.equal(stats.dropped.rejected, 0);
+      assert.deepEqual(tsd.stored, [point(0), point(1)]);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("bad options are OptionsErrors at the call site", () => {
+    assert.throws(() => httpTransport({ maxBodyBytes: 1000 }), OptionsError);
+    assert.throws(() => httpTransport({ requestTimeoutMs: 0 }), OptionsError);
+    assert.throws(() => httpTransport({ path: "api/put" }), OptionsError);
+    assert.throws(() => httpTransport({ path: "/api/put?details" }), OptionsError);
+    assert.throws(
+      () => httpTransport({ basicAuth: { username: "a", password: "b" }, bearerToken: "c" }),
+      OptionsError,
+    );
+    assert.throws(() => httpTransport({ basicAuth: { username: "a:b", password: "c" } }), OptionsError);
+    assert.throws(() => httpTransport({ bearerToken: "two words" }), OptionsError);
+    assert.throws(() => httpTransport({ scheme: "ftp" as "http" }), OptionsError);
+    assert.throws(() => new Client("h", { transport: httpTransport() }), OptionsError, "no hostname");
+  });
+});
+
+describe("httpTransport against VictoriaMetrics' /api/put", () => {
+  let tsdb: Tsdb;
+  before(async () => {
+    tsdb = await startTsdb();
+  });
+  after(async () => {
+    await tsdb?.dispose();
+  });
+
+  for (const gzip of [true, false]) {
+    it(`every point arrives exactly (gzip ${gzip ? "on" : "off"})`, async () => {
+      const metric = `potsdb.http.exact.${gzip ? "gz" : "plain"}`;
+      const now = Math.floor(Date.now() / 1000);
+      const c = new Client(`127.0.0.1:${tsdb.opentsdbHttpPort}`, {
+        transport: httpTransport({ gzip }),
+        hostTag: "h1",
+      });
+      const n = 3000;
+      const series = 10;
+      for (let i = 0; i < n; i++) {
+        c.send(metric, i % 2 ? i + 0.25 : 0 - i, { s: i % series }, now - n + i);
+      }
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(stats.sent, n);
+      assert.equal(stats.dropped.total, 0);
+      const exported = await tsdb.exportSeries(`{__name__="${metric}"}`);
+      assert.equal(exported.length, series);
+      for (const s of exported) {
+        assert.equal(s.metric.host, "h1");
+        const k = Number(s.metric.s);
+        const want = Array.from({ length: n / series }, (_, j) => j * series + k);
+        assert.deepEqual(s.timestamps, want.map((i) => (now - n + i) * 1000));
+        assert.deepEqual(s.values, want.map((i) => (i % 2 ? i + 0.25 : 0 - i)));
+      }
+    });
+  }
+
+  it("millisecond timestamps arrive as sent", async () => {
+    const metric = "potsdb.http.ms";
+    const base = Date.now() - 60_000;
+    const c = new Client(`127.0.0.1:${tsdb.opentsdbHttpPort}`, {
+      transport: httpTransport(),
+      hostTag: "h1",
+      milliseconds: true,
+    });
+    for (let i = 0; i < 5; i++) c.send(metric, i, { a: "b" }, new Date(base + i * 7));
+    assert.equal((await c.close({ timeoutMs: 10_000 })).sent, 5);
+    const [s] = await tsdb.exportSeries(`{__name__="${metric}"}`);
+    assert.deepEqual(s.timestamps, [0, 1, 2, 3, 4].map((i) => base + i * 7));
+  });
+});
+
+describe("httpTransport and VictoriaMetrics' -httpAuth", () => {
+  // In VictoriaMetrics 1.79 -httpAuth.* guards the main HTTP port only, not the
+  // OpenTSDB HTTP listener (which stores without credentials). The main port
+  // is the real server here that answers wrong credentials with 401.
+  let tsdb: Tsdb;
+  before(async () => {
+    tsdb = await startTsdb({ flags: ["-httpAuth.username=u", "-httpAuth.password=p"] });
+  });
+  after(async () => {
+    await tsdb?.dispose();
+  });
+
+  it("wrong credentials are reported (401) and the points kept, not silently dropped", async () => {
+    const c = new Client(`127.0.0.1:${tsdb.httpPort}`, {
+      transport: httpTransport({ basicAuth: { username: "u", password: "wrong" }, retry: fast }),
+      hostTag: "h1",
+    });
+    const errors: ConnectError[] = [];
+    c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+    c.send("potsdb.http.auth", 1, { a: "b" });
+    await waitFor(() => errors.length >= 2, 5000, "two refused requests");
+    assert.equal((errors[0].cause as HttpError).status, 401);
+    assert.equal(c.stats().queued, 1);
+    const stats = await c.close({ timeoutMs: 100 });
+    assert.equal(stats.sent, 0);
+    assert.equal(stats.dropped.closed, 1);
+    assert.equal(stats.dropped.rejected, 0);
+  });
+
+  it("the OpenTSDB HTTP listener stores points sent with Basic credentials", async () => {
+    const metric = "potsdb.http.authed";
+    const c = new Client(`127.0.0.1:${tsdb.opentsdbHttpPort}`, {
+      transport: httpTransport({ basicAuth: { username: "u", password: "p" } }),
+      hostTag: "h1",
+    });
+    const now = Math.floor(Date.now() / 1000);
+    c.send(metric, 42, { a: "b" }, now);
+    assert.equal((await c.close({ timeoutMs: 10_000 })).sent, 1);
+    const [s] = await tsdb.exportSeries(`{__name__="${metric}"}`);
+    assert.deepEqual(s.values, [42]);
+  });
+});
