@@ -38,12 +38,17 @@ class FakeSocket implements WebSocketLike {
   #resolveClosed!: () => void;
   #failWrites: Error | undefined;
 
+  readonly address: SocketAddress;
+  readonly options: SocketOptions | undefined;
+
   constructor(
-    readonly address: SocketAddress,
-    readonly options: SocketOptions | undefined,
+    address: SocketAddress,
+    options: SocketOptions | undefined,
     opened: Promise<unknown>,
     sinkDelayMs: number,
   ) {
+    this.address = address;
+    this.options = options;
     this.opened = opened;
     this.closed = new Promise<void>((resolve) => this.#resolveClosed = resolve);
     this.readable = new ReadableStream<Uint8Array>({ start: (c) => void (this.#controller = c) });
