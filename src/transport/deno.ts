@@ -21,7 +21,9 @@ interface DenoConn {
 }
 
 interface DenoNamespace {
-  connect(options: { hostname: string; port: number; transport?: "tcp" }): Promise<DenoConn>;
+  connect(
+    options: { hostname: string; port: number; transport?: "tcp"; signal?: AbortSignal },
+  ): Promise<DenoConn>;
   hostname(): string;
   unrefTimer(id: number): void;
 }
@@ -98,6 +100,8 @@ export const denoTransport: Transport = {
   },
   hostname: () => deno().hostname(),
   unrefTimer(timer) {
+    // Deno 2 returns Node-style Timeout objects from setTimeout; older versions numbers.
     if (typeof timer === "number") deno().unrefTimer(timer);
+    else (timer as { unref?: () => void }).unref?.();
   },
 };
