@@ -9,6 +9,7 @@ import process from "node:process";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { closedPort, startServer } from "./helpers/servers.ts";
+import { startBlackhole } from "./helpers/fault_servers.ts";
 
 const LINGER_MS = 2000; // the client's default lingerMs
 const SLACK_MS = 1500; // runtime start-up and a loaded machine
@@ -84,6 +85,41 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
     );
     assert.ok(after < LINGER_MS + SLACK_MS, `exited ${after} ms after the last send`);
   });
+
+  // Bun.connect has no way to cancel a connect under way: the attempt the
+  // connect timeout gave up on holds the process until the kernel gives up on
+  // the SYN (about two minutes on Linux). node:net on Bun cancels it.
+  const isBun = "Bun" in globalThis;
+  for (const transport of isBun || "Deno" in globalThis ? ["default", "node"] : ["default"]) {
+    const todo = isBun && transport === "default"
+      ? "Bun.connect cannot be cancelled; use transport: nodeTransport on Bun"
+      : undefined;
+    it(
+      `with connects that never complete (${transport} transport): exits within lingerMs plus one connect timeout`,
+      {
+        todo,
+      },
+      async () => {
+        const hole = await startBlackhole();
+        try {
+          const connectTimeoutMs = 1000;
+          const run = await runScript([hole.port, 10_000, connectTimeoutMs, transport], todo ? 8000 : 20_000);
+          assert.equal(run.code, 0, run.stderr);
+          const after = run.exited - run.done;
+          console.log(
+            `# exit with connects unanswered (${transport} transport): ${after} ms after the last send ` +
+              `(lingerMs ${LINGER_MS}, connectTimeoutMs ${connectTimeoutMs})`,
+          );
+          assert.ok(
+            after < LINGER_MS + connectTimeoutMs + SLACK_MS,
+            `exited ${after} ms after the last send`,
+          );
+        } finally {
+          await hole.close();
+        }
+      },
+    );
+  }
 
   it("an idle client (nothing sent) never holds the process", async () => {
     const port = await closedPort();

@@ -67,7 +67,9 @@ export const denoTransport: Transport = {
   name: "Deno.connect",
   async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
-    const attempt = deno().connect({ hostname: host, port, transport: "tcp" });
+    // The signal cancels the connect itself: an attempt left pending on an unanswered
+    // SYN would hold the process until the kernel gives up (minutes).
+    const attempt = deno().connect({ hostname: host, port, transport: "tcp", signal });
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
