@@ -54,7 +54,16 @@ const name: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.string({ unit: fc.oneof(allowedChar, hostileChar), maxLength: 10 }) },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 6 }) },
   { weight: 1, arbitrary: fc.string({ unit: anyUnit, maxLength: 4 }) },
-  { weight: 1, arbitrary: fc.string({ unit: allowedChar, minLength: 60, maxLength: 1100, size: "max" }) },
+  // Long names, to reach the 1023-byte line limit (built by repetition: generating
+  // a thousand characters one by one would dominate the run).
+  {
+    weight: 1,
+    arbitrary: fc.tuple(
+      fc.string({ unit: allowedChar, minLength: 1, maxLength: 10 }),
+      fc.integer({ min: 20, max: 400 }),
+    )
+      .map(([s, n]) => s.repeat(n).slice(0, 1100)),
+  },
 );
 
 const value: fc.Arbitrary<unknown> = fc.oneof(
