@@ -324,9 +324,11 @@ export class Client extends EventTarget {
    */
   send(metric: string, value: Value, tags?: Tags, options?: SendOptions | Timestamp): void {
     if (this.#closing !== undefined) throw new ClientClosedError();
-    const timestamp = options === undefined || typeof options === "number" || options instanceof Date
-      ? options
-      : options.timestamp;
+    // Only a plain object is `{ timestamp }`; anything else is the timestamp itself, so a
+    // wrong type (a string, null) reaches the encoder and gets its typed error.
+    const timestamp = typeof options === "object" && options !== null && !(options instanceof Date)
+      ? options.timestamp
+      : options;
     const line = this.#encoder.encode(metric, value, tags, timestamp, this.#now());
     if (this.#writer.enqueue(line) !== 0) this.#dropped(1);
   }

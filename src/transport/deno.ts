@@ -21,7 +21,9 @@ interface DenoConn {
 }
 
 interface DenoNamespace {
-  connect(options: { hostname: string; port: number; transport?: "tcp" }): Promise<DenoConn>;
+  connect(
+    options: { hostname: string; port: number; transport?: "tcp"; signal?: AbortSignal },
+  ): Promise<DenoConn>;
   hostname(): string;
   unrefTimer(id: number): void;
 }
@@ -71,7 +73,9 @@ export const denoTransport: Transport = {
   name: "Deno.connect",
   async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
-    const attempt = deno().connect({ hostname: host, port, transport: "tcp" });
+    // The signal cancels the connect itself: an attempt left pending on an unanswered
+    // SYN would hold the process until the kernel gives up (minutes).
+    const attempt = deno().connect({ hostname: host, port, transport: "tcp", signal });
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
@@ -104,7 +108,7 @@ export const denoTransport: Transport = {
   },
   hostname: () => deno().hostname(),
   unrefTimer(timer) {
-    // Deno's timers are numbers, or Node-style objects when it runs in Node compatibility mode.
+    // Deno's timers are numbers, or Node-style Timeout objects (Node compatibility mode).
     if (typeof timer === "number") deno().unrefTimer(timer);
     else (timer as { unref?: () => void }).unref?.();
   },

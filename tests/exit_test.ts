@@ -1,0 +1,132 @@
+// Exit behaviour, in a child process of the runtime running this test: a
+// script that sends and returns without close() gets its points delivered and
+// exits soon after; with the server down it exits within `lingerMs` (plus at
+// most one connect timeout); an idle client never holds a process.
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import process from "node:process";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { closedPort, startServer } from "./helpers/servers.ts";
+import { startBlackhole } from "./helpers/fault_servers.ts";
+
+const LINGER_MS = 2000; // the client's default lingerMs
+const SLACK_MS = 1500; // runtime start-up and a loaded machine
+
+interface Run {
+  code: number | null;
+  /** When the script's last send() returned (its clock). */
+  done: number;
+  /** When the process exited. */
+  exited: number;
+  stderr: string;
+}
+
+function runtimeArgs(script: string): string[] {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  if (g.Deno) return ["run", "-A", "--no-check", script];
+  return [script]; // Bun runs the .ts, Node the compiled .js
+}
+
+/** Runs the exit script in the runtime that runs this test. */
+function runScript(args: (string | number)[], limitMs = 20_000): Promise<Run> {
+  const script = fileURLToPath(
+    new URL(`./helpers/exit_script.${import.meta.url.endsWith(".js") ? "js" : "ts"}`, import.meta.url),
+  );
+  const child = spawn(process.execPath, [...runtimeArgs(script), ...args.map(String)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => stdout += d);
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
+  const killer = setTimeout(() => child.kill("SIGKILL"), limitMs);
+  return new Promise((resolve) => {
+    child.once("exit", (code) => {
+      const exited = Date.now();
+      clearTimeout(killer);
+      const m = /DONE (\d+)/.exec(stdout);
+      resolve({ code, done: m ? Number(m[1]) : NaN, exited, stderr });
+    });
+  });
+}
+
+describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
+  it("sends 10,000 points without close(): all arrive, the process exits within 2 s of the last write", async () => {
+    let lastData = 0;
+    const server = await startServer({
+      onConnection(socket) {
+        socket.on("data", () => lastData = Date.now());
+      },
+    });
+    try {
+      const run = await runScript([server.port, 10_000]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(server.lines().length, 10_000, "every point arrived");
+      assert.equal(server.lines()[9999], "put exit.test 1700000000 9999 k=v");
+      const after = run.exited - lastData;
+      console.log(
+        `# exit after the last write: ${after} ms (script end → exit: ${run.exited - run.done} ms)`,
+      );
+      assert.ok(after < 2000, `exited ${after} ms after the last write`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("with the server refusing: exits within lingerMs", async () => {
+    const port = await closedPort();
+    const run = await runScript([port, 10_000]);
+    assert.equal(run.code, 0, run.stderr);
+    const after = run.exited - run.done;
+    console.log(
+      `# exit with the server down (refused): ${after} ms after the last send (lingerMs ${LINGER_MS})`,
+    );
+    assert.ok(after < LINGER_MS + SLACK_MS, `exited ${after} ms after the last send`);
+  });
+
+  // Bun.connect has no way to cancel a connect under way: the attempt the
+  // connect timeout gave up on holds the process until the kernel gives up on
+  // the SYN (about two minutes on Linux). node:net on Bun cancels it.
+  const isBun = "Bun" in globalThis;
+  for (const transport of isBun || "Deno" in globalThis ? ["default", "node"] : ["default"]) {
+    const todo = isBun && transport === "default"
+      ? "Bun.connect cannot be cancelled; use transport: nodeTransport on Bun"
+      : undefined;
+    it(
+      `with connects that never complete (${transport} transport): exits within lingerMs plus one connect timeout`,
+      {
+        todo,
+      },
+      async () => {
+        const hole = await startBlackhole();
+        try {
+          const connectTimeoutMs = 1000;
+          const run = await runScript([hole.port, 10_000, connectTimeoutMs, transport], todo ? 8000 : 20_000);
+          assert.equal(run.code, 0, run.stderr);
+          const after = run.exited - run.done;
+          console.log(
+            `# exit with connects unanswered (${transport} transport): ${after} ms after the last send ` +
+              `(lingerMs ${LINGER_MS}, connectTimeoutMs ${connectTimeoutMs})`,
+          );
+          assert.ok(
+            after < LINGER_MS + connectTimeoutMs + SLACK_MS,
+            `exited ${after} ms after the last send`,
+          );
+        } finally {
+          await hole.close();
+        }
+      },
+    );
+  }
+
+  it("an idle client (nothing sent) never holds the process", async () => {
+    const port = await closedPort();
+    const run = await runScript([port, 0]);
+    assert.equal(run.code, 0, run.stderr);
+    const after = run.exited - run.done;
+    console.log(`# exit of an idle client: ${after} ms after the script ended`);
+    assert.ok(after < SLACK_MS, `exited ${after} ms after the script ended`);
+  });
+});

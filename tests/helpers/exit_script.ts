@@ -1,0 +1,19 @@
+// A script that sends points and ends without calling close(): the client
+// must deliver what it can and then let the process exit on its own.
+// Usage: <runtime> exit_script <port> <count> [connectTimeoutMs] [node]
+// ("node" picks the node:net transport instead of the runtime's own).
+// Prints "DONE <epoch ms>" when its last send() has returned.
+
+import process from "node:process";
+import { Client } from "../../mod.ts";
+import { nodeTransport } from "../../src/transport/node.ts";
+
+const [port, count, connectTimeoutMs] = process.argv.slice(2, 5).map(Number);
+const client = new Client("127.0.0.1", {
+  port,
+  hostTag: false,
+  connectTimeoutMs: connectTimeoutMs || undefined,
+  transport: process.argv[5] === "node" ? nodeTransport : undefined,
+});
+for (let i = 0; i < count; i++) client.send("exit.test", i, { k: "v" }, 1700000000);
+process.stdout.write(`DONE ${Date.now()}\n`);
