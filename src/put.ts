@@ -206,7 +206,10 @@ interface TagNode {
   count: number;
   /** Whether one of them is `host`. */
   hasHost: boolean;
-  /** Next steps, by raw key then raw value. */
+  /** The first key seen after these tags, and its next steps by raw value (the common case: one shape). */
+  key: string | undefined;
+  values: Map<TagValue, TagNode> | undefined;
+  /** Next steps for other keys, by raw key then raw value. */
   next: Map<string, Map<TagValue, TagNode>> | undefined;
   /** `text`, the encoder's host tag if needed, and the newline; built on first use. */
   end: string | undefined;
@@ -221,7 +224,7 @@ function flat(...parts: string[]): string {
 }
 
 function tagNode(text: string, count: number, hasHost: boolean): TagNode {
-  return { text, count, hasHost, next: undefined, end: undefined };
+  return { text, count, hasHost, key: undefined, values: undefined, next: undefined, end: undefined };
 }
 
 /**
@@ -302,8 +305,7 @@ export class PutEncoder {
       }
       for (const key in tags) {
         const raw = tags[key];
-        const byValue = node.next?.get(key);
-        const child = byValue?.get(raw);
+        const child = key === node.key ? node.values!.get(raw) : node.next?.get(key)?.get(raw);
         node = child === undefined ? this.#step(node, key, raw) : child;
       }
     }
@@ -383,10 +385,17 @@ export class PutEncoder {
       this.#tagSteps = 0;
     }
     this.#tagSteps++;
-    node.next ??= new Map();
-    let byValue = node.next.get(key);
-    if (byValue === undefined) node.next.set(key, byValue = new Map());
-    byValue.set(raw, child);
+    if (node.key === undefined) {
+      node.key = key;
+      node.values = new Map();
+    }
+    if (key === node.key) node.values!.set(raw, child);
+    else {
+      node.next ??= new Map();
+      let byValue = node.next.get(key);
+      if (byValue === undefined) node.next.set(key, byValue = new Map());
+      byValue.set(raw, child);
+    }
     return child;
   }
 
