@@ -13,7 +13,7 @@ const root = new URL("..", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const args = process.argv.slice(2);
 const runsAt = args.indexOf("--runs");
-const RUNS = runsAt === -1 ? 3 : Number(args[runsAt + 1]);
+const RUNS = runsAt === -1 ? 5 : Number(args[runsAt + 1]);
 const wanted = args.filter((a) => ["deno", "bun", "node"].includes(a));
 const runtimes = wanted.length ? wanted : ["deno", "bun", "node"];
 const WORKER_TIMEOUT_MS = 120_000;
@@ -94,18 +94,19 @@ const runs = Object.fromEntries(runtimes.map((r) => [r, []]));
 try {
   for (let run = 1; run <= RUNS; run++) {
     for (const runtime of runtimes) {
+      const load = os.loadavg()[0];
       const main = await runWorker(runtime, "main", sink);
       const { memory } = await runWorker(runtime, "memory", sink);
-      const result = { ...main, memory };
+      const result = { ...main, memory, loadBefore: load };
       runs[runtime].push(result);
       console.log(
-        `run ${run} ${runtime.padEnd(4)}: sync ${mps(result.sync.metricsPerSecond)}, chunked ${
-          mps(result.chunked.metricsPerSecond)
-        }, raw ${mps(result.rawMetricsPerSecond)}, send ${result.sync.sendNsMedian.toFixed(0)} ns, burst ${
-          pct(result.burst.delivered)
-        }, heap +${result.memory.heapPeakGrowthMiB.toFixed(0)} MiB, rate ${
-          result.rate.steadyRate.toFixed(0)
-        }/s`,
+        `run ${run} ${runtime.padEnd(4)} (load ${load.toFixed(2)}): sync ${
+          mps(result.sync.metricsPerSecond)
+        }, chunked ${mps(result.chunked.metricsPerSecond)}, raw ${mps(result.rawMetricsPerSecond)}, send ${
+          result.sync.sendNsMedian.toFixed(0)
+        } ns, burst ${pct(result.burst.delivered)}, heap +${
+          result.memory.heapPeakGrowthMiB.toFixed(0)
+        } MiB, rate ${result.rate.steadyRate.toFixed(0)}/s`,
       );
     }
   }
