@@ -329,7 +329,14 @@ export class Client extends EventTarget {
     const timestamp = typeof options === "object" && options !== null && !(options instanceof Date)
       ? options.timestamp
       : options;
-    const line = this.#encoder.encode(metric, value, tags, timestamp, this.#now());
+    // The clock is read only when the point has no timestamp of its own.
+    const line = this.#encoder.encode(
+      metric,
+      value,
+      tags,
+      timestamp,
+      timestamp === undefined ? this.#now() : undefined,
+    );
     if (this.#writer.enqueue(line) !== 0) this.#dropped(1);
   }
 

@@ -183,6 +183,49 @@ export interface EncoderOptions {
 // Names seen valid recently: validating a name is a regex test, a lookup is cheaper
 // for the few distinct names a service sends. Cleared when full, so memory is bounded.
 const CACHE_LIMIT = 4096;
+// Tag sets seen recently, as a trie of (key, value) steps. Most points of a service
+// repeat a few tag sets, so their text, count and checks are worked out once. Cleared
+// when it holds this many steps, so memory stays bounded with high-cardinality tags.
+const TAG_CACHE_LIMIT = 16384;
+
+/** A metric seen valid, with the start of its line for the last timestamp used. */
+interface MetricEntry {
+  /** The name as written (sanitised when sanitising). */
+  name: string;
+  /** The timestamp `head` was built for. */
+  ts: number;
+  /** `put <name> <ts> ` */
+  head: string;
+}
+
+/** One step of the tag-set trie: the tags seen so far in this order, validated. */
+interface TagNode {
+  /** ` k=v k=v…` for the tags up to here. */
+  text: string;
+  /** How many tags `text` holds. */
+  count: number;
+  /** Whether one of them is `host`. */
+  hasHost: boolean;
+  /** The first key seen after these tags, and its next steps by raw value (the common case: one shape). */
+  key: string | undefined;
+  values: Map<TagValue, TagNode> | undefined;
+  /** Next steps for other keys, by raw key then raw value. */
+  next: Map<string, Map<TagValue, TagNode>> | undefined;
+  /** `text`, the encoder's host tag if needed, and the newline; built on first use. */
+  end: string | undefined;
+}
+
+/**
+ * Concatenates into one flat string. `+` would make a rope; pieces that are
+ * cached and reused in every line are cheaper to copy into a batch when flat.
+ */
+function flat(...parts: string[]): string {
+  return parts.join("");
+}
+
+function tagNode(text: string, count: number, hasHost: boolean): TagNode {
+  return { text, count, hasHost, key: undefined, values: undefined, next: undefined, end: undefined };
+}
 
 /**
  * Validates points and builds their `put` lines. Used by the client on every
@@ -203,6 +246,9 @@ export class PutEncoder {
   readonly #hostPart: string;
   readonly #milliseconds: boolean;
   #valid = new Set<string>();
+  #metrics = new Map<string, MetricEntry>();
+  #tagRoot: TagNode = tagNode("", 0, false);
+  #tagSteps = 0;
 
   /**
    * Makes an encoder.
@@ -228,7 +274,8 @@ export class PutEncoder {
    * @param value the value
    * @param tags the tags; a `host` tag here wins over the encoder's
    * @param timestamp the point's time; defaults to `now`
-   * @param now the current time in milliseconds (for the default timestamp)
+   * @param now the current time in milliseconds (for the default timestamp; read
+   * from `Date.now()` when omitted and needed)
    * @returns the line, newline included
    * @throws {ValidationError} for anything OpenTSDB would reject
    */
@@ -237,69 +284,121 @@ export class PutEncoder {
     value: Value,
     tags: Tags | undefined,
     timestamp?: Timestamp,
-    now: number = Date.now(),
+    now?: number,
   ): string {
-    const name = this.#name(metric, "metric", "INVALID_METRIC");
-    if (name === "") {
-      throw new ValidationError("INVALID_METRIC", "metric", "metric name is empty");
+    let entry = this.#metrics.get(metric);
+    if (entry === undefined) entry = this.#metric(metric);
+    let ts: number;
+    if (timestamp === undefined) {
+      const ms = now ?? Date.now();
+      ts = this.#milliseconds ? Math.floor(ms) : Math.floor(ms / 1000);
+    } else ts = formatTimestamp(timestamp, this.#milliseconds);
+    // Points of one metric mostly share a timestamp (the same second): reuse the line's start.
+    if (entry.ts !== ts) {
+      entry.ts = ts;
+      entry.head = flat("put ", entry.name, " ", String(ts), " ");
     }
-    const ts = timestamp === undefined
-      ? (this.#milliseconds ? Math.floor(now) : Math.floor(now / 1000))
-      : formatTimestamp(timestamp, this.#milliseconds);
-    let line = "put " + name + " " + ts + " " + formatValue(value);
-    let count = 0;
-    let hasHost = false;
+    const head = entry.head;
+    const valueText = formatValue(value);
+    let node = this.#tagRoot;
     if (tags !== undefined && tags !== null) {
       if (typeof tags !== "object") {
         throw new ValidationError("INVALID_TAG", "tags", "tags must be an object");
       }
       for (const key in tags) {
         const raw = tags[key];
-        const k = this.#name(key, "tag key", "INVALID_TAG");
-        const v = this.#name(tagString(raw, key), "tag value", "INVALID_TAG");
-        if (k === "" || v === "") {
-          if (this.#sanitize) continue;
-          throw new ValidationError("INVALID_TAG", "tag", `tag ${JSON.stringify(key)} is empty`);
-        }
-        if (k === "host") {
-          if (hasHost) {
-            throw new ValidationError("INVALID_TAG", "tag key", 'tag key "host" appears twice');
-          }
-          hasHost = true;
-        } else if (this.#sanitize && line.includes(" " + k + "=")) {
-          throw new ValidationError(
-            "INVALID_TAG",
-            "tag key",
-            `tag key ${JSON.stringify(key)} sanitises to a key that is already present`,
-          );
-        }
-        line += " " + k + "=" + v;
-        count++;
+        const child = key === node.key ? node.values!.get(raw) : node.next?.get(key)?.get(raw);
+        node = child === undefined ? this.#step(node, key, raw) : child;
       }
     }
-    if (!hasHost && this.#hostPart !== "") {
-      line += this.#hostPart;
-      count++;
-    }
-    if (count === 0) {
-      throw new ValidationError("INVALID_TAG", "tags", "a point needs at least one tag");
-    }
-    if (count > this.#maxTags) {
-      throw new ValidationError(
-        "INVALID_TAG",
-        "tags",
-        `${count} tags is more than maxTags (${this.#maxTags})`,
-      );
+    let end = node.end;
+    if (end === undefined) {
+      const host = !node.hasHost && this.#hostPart !== "";
+      const count = node.count + (host ? 1 : 0);
+      if (count === 0) {
+        throw new ValidationError("INVALID_TAG", "tags", "a point needs at least one tag");
+      }
+      if (count > this.#maxTags) {
+        throw new ValidationError(
+          "INVALID_TAG",
+          "tags",
+          `${count} tags is more than maxTags (${this.#maxTags})`,
+        );
+      }
+      end = node.end = flat(node.text, host ? this.#hostPart : "", "\n");
     }
     // Three bytes per UTF-16 unit is the most UTF-8 takes, so short lines skip the count.
-    if (line.length * 3 > MAX_LINE_BYTES && utf8Length(line) > MAX_LINE_BYTES) {
-      throw new ValidationError(
-        "LINE_TOO_LONG",
-        "line",
-        `line is ${utf8Length(line)} bytes, more than ${MAX_LINE_BYTES}`,
-      );
+    if ((head.length + valueText.length + end.length - 1) * 3 > MAX_LINE_BYTES) {
+      const line = head + valueText + end.slice(0, -1);
+      const bytes = utf8Length(line);
+      if (bytes > MAX_LINE_BYTES) {
+        throw new ValidationError(
+          "LINE_TOO_LONG",
+          "line",
+          `line is ${bytes} bytes, more than ${MAX_LINE_BYTES}`,
+        );
+      }
     }
-    return line + "\n";
+    return head + valueText + end;
+  }
+
+  /** Validates a metric seen for the first time (or since the cache was cleared). */
+  #metric(metric: string): MetricEntry {
+    const name = this.#name(metric, "metric", "INVALID_METRIC");
+    if (name === "") {
+      throw new ValidationError("INVALID_METRIC", "metric", "metric name is empty");
+    }
+    const metrics = this.#metrics;
+    if (metrics.size >= CACHE_LIMIT) metrics.clear();
+    const entry: MetricEntry = { name, ts: -1, head: "" };
+    metrics.set(metric, entry);
+    return entry;
+  }
+
+  /** Validates one tag after the tags of `node`, and remembers the result as its child. */
+  #step(node: TagNode, key: string, raw: TagValue): TagNode {
+    const k = this.#name(key, "tag key", "INVALID_TAG");
+    const v = this.#name(tagString(raw, key), "tag value", "INVALID_TAG");
+    let child: TagNode;
+    if (k === "" || v === "") {
+      if (!this.#sanitize) {
+        throw new ValidationError("INVALID_TAG", "tag", `tag ${JSON.stringify(key)} is empty`);
+      }
+      child = tagNode(node.text, node.count, node.hasHost);
+    } else {
+      let hasHost = node.hasHost;
+      if (k === "host") {
+        if (hasHost) {
+          throw new ValidationError("INVALID_TAG", "tag key", 'tag key "host" appears twice');
+        }
+        hasHost = true;
+      } else if (this.#sanitize && node.text.includes(" " + k + "=")) {
+        throw new ValidationError(
+          "INVALID_TAG",
+          "tag key",
+          `tag key ${JSON.stringify(key)} sanitises to a key that is already present`,
+        );
+      }
+      child = tagNode(flat(node.text, " ", k, "=", v), node.count + 1, hasHost);
+    }
+    if (this.#tagSteps >= TAG_CACHE_LIMIT) {
+      // Start over; `node` (now detached) still serves this one point.
+      this.#tagRoot = tagNode("", 0, false);
+      this.#tagSteps = 0;
+    }
+    this.#tagSteps++;
+    if (node.key === undefined) {
+      node.key = key;
+      node.values = new Map();
+    }
+    if (key === node.key) node.values!.set(raw, child);
+    else {
+      node.next ??= new Map();
+      let byValue = node.next.get(key);
+      if (byValue === undefined) node.next.set(key, byValue = new Map());
+      byValue.set(raw, child);
+    }
+    return child;
   }
 
   #name(

@@ -38,6 +38,8 @@ export class DropOldestQueue {
   #head = 0;
   #length = 0;
   #chars = 0;
+  // Reused by take() to gather a batch.
+  #parts: string[] = [];
 
   /**
    * Makes an empty queue.
@@ -102,23 +104,27 @@ export class DropOldestQueue {
     if (this.#length === 0 || maxCount < 1) return undefined;
     const ring = this.#ring;
     const size = ring.length;
+    const parts = this.#parts;
     let head = this.#head;
-    let text = ring[head]!;
-    ring[head] = undefined;
-    head = head + 1 === size ? 0 : head + 1;
-    let count = 1;
+    let chars = 0;
+    let count = 0;
     const limit = Math.min(maxCount, this.#length);
     while (count < limit) {
       const next = ring[head]!;
-      if (text.length + next.length > maxChars) break;
-      text += next;
+      if (count > 0 && chars + next.length > maxChars) break;
+      parts[count++] = next;
+      chars += next.length;
       ring[head] = undefined;
       head = head + 1 === size ? 0 : head + 1;
-      count++;
     }
+    // One join builds a flat string at once; `+=` would build a rope of ropes that the
+    // socket write has to walk and flatten.
+    parts.length = count;
+    const text = parts.join("");
+    parts.length = 0;
     this.#head = head;
     this.#length -= count;
-    this.#chars -= text.length;
+    this.#chars -= chars;
     return { text, count };
   }
 
