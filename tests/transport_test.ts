@@ -224,6 +224,11 @@ for (const transport of transports) {
         const c = await Client.connect("127.0.0.1", { port: sink.port, transport, hostTag: false });
         const n = 1_000_000;
         for (let i = 0; i < n; i++) c.send("sys.cpu.user", i, { cpu: "0", dc: "eu" }, TS);
+        // Memory stays bounded during the loop: written batches are confirmed as they go, so
+        // what is held is the queue plus a few batches, not the million lines.
+        const during = c.stats();
+        assert.ok(during.queued <= 100_000 + 10_000, `held ${during.queued} lines after the loop`);
+        balanced(during);
         const s = await c.close({ timeoutMs: 20_000 });
         balanced(s);
         const deadline = Date.now() + 10_000;

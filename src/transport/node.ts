@@ -14,8 +14,14 @@ import * as os from "node:os";
 import { lineSplitter } from "./lines.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
+interface Unsettled {
+  done: (error?: Error) => void;
+  settled: boolean;
+}
+
 class NodeConnection implements Connection {
   readonly closed: Promise<Error | undefined>;
+  #unsettled: Unsettled[] = [];
   #socket: net.Socket;
   #error: Error | undefined;
   #ended = false;
@@ -36,7 +42,32 @@ class NodeConnection implements Connection {
       queueMicrotask(() => done(this.#error ?? new Error("connection closed")));
       return false;
     }
-    return this.#socket.write(data, (e) => done(e ?? undefined));
+    const entry: Unsettled = { done, settled: false };
+    this.#unsettled.push(entry);
+    const socket = this.#socket;
+    const ok = socket.write(data, (e) => this.#settle(entry, e ?? undefined));
+    // Nothing left in Node's buffers: the kernel took this write and all before it. Confirm them
+    // now — Node's callbacks come on a later tick, which a caller's synchronous loop holds back
+    // while the written batches would pile up, unconfirmed, in memory.
+    if (socket.writableLength === 0) this.#settleAll();
+    return ok;
+  }
+
+  #settle(entry: Unsettled, error: Error | undefined): void {
+    if (entry.settled) return;
+    // Node calls back in write order: the entry is at the front, found at once.
+    this.#unsettled.splice(this.#unsettled.indexOf(entry), 1);
+    entry.settled = true;
+    entry.done(error);
+  }
+
+  #settleAll(): void {
+    const all = this.#unsettled;
+    this.#unsettled = [];
+    for (const entry of all) {
+      entry.settled = true;
+      entry.done();
+    }
   }
 
   ready(): Promise<void> {

@@ -118,7 +118,7 @@ export class BufferedConnection implements Connection {
     }
     this.#pending.shift();
     this.#pendingChars -= item.data.length;
-    queueMicrotask(() => item.done());
+    item.done(); // at once: a synchronous loop of writes is confirmed as it goes
     return true;
   }
 

@@ -40,8 +40,10 @@ export interface Rejection {
  * The client writes whole batches of lines. `write` takes ownership of the
  * data and reports through `done` whether the data reached the operating
  * system (or, for a transport that gets an answer, the server). `done` is
- * called once per write, in the order of the writes, and never from inside
- * `write` itself.
+ * called once per write, in the order of the writes. It may be called from
+ * inside `write` when the data went to the OS at once: a caller's long
+ * synchronous loop then sees its writes confirmed as it goes, instead of
+ * holding every batch until the loop ends.
  */
 export interface Connection {
   /**
