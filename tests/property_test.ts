@@ -265,7 +265,10 @@ class Capture {
   /** Rejections by error code, for the report. */
   readonly reasons = new Map<string, number>();
 
-  constructor(readonly sanitize: boolean) {
+  readonly sanitize: boolean;
+
+  constructor(sanitize: boolean) {
+    this.sanitize = sanitize;
     this.client = new Client("memory", { transport: this.transport, hostTag: HOST, qsize: 0, sanitize });
   }
 
