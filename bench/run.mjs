@@ -9,6 +9,8 @@ import { writeFileSync } from "node:fs";
 import * as os from "node:os";
 import { join } from "node:path";
 
+const machineNode = process.env.npm_node_execpath || process.execPath;
+
 const root = new URL("..", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const args = process.argv.slice(2);
@@ -22,7 +24,8 @@ const began = Date.now();
 const commands = {
   deno: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/client_bench.ts"]],
   bun: [bin("bun"), ["bench/client_bench.ts"]],
-  node: [process.execPath, ["--expose-gc", "build/bench/client_bench.js"]],
+  // The machine's Node, not node_modules/.bin/node (a node22/node24 package) that npm puts on PATH.
+  node: [machineNode, ["--expose-gc", "build/bench/client_bench.js"]],
 };
 
 function version(cmd, flag) {
@@ -31,7 +34,7 @@ function version(cmd, flag) {
 }
 
 function startSink() {
-  const child = spawn(process.execPath, [join(root, "bench", "sink.mjs")], {
+  const child = spawn(machineNode, [join(root, "bench", "sink.mjs")], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -82,7 +85,7 @@ const machine = {
   cpuModel: os.cpus()[0]?.model ?? "unknown",
   memoryGiB: Math.round(os.totalmem() / 2 ** 30),
   os: `${os.type()} ${os.release()} ${os.arch()}`,
-  node: process.version,
+  node: version(machineNode, "--version"),
   deno: version(bin("deno"), "--version"),
   bun: version(bin("bun"), "--version"),
   loadBefore: os.loadavg().map((x) => x.toFixed(2)).join(" "),

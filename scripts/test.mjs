@@ -23,6 +23,9 @@ const all = ["deno", "bun", "node", "node22", "node24"];
 const wanted = process.argv.slice(2).filter((a) => all.includes(a));
 const runtimes = wanted.length ? wanted : all;
 const nodeBinary = (major) => join(root, "node_modules", `node${major}`, "bin", "node");
+// The machine's own Node (20 here) runs the tsc build. Under `npm test` the `node` on PATH is
+// node_modules/.bin/node (the node22/node24 packages link one), so take the Node that runs npm.
+const machineNode = process.env.npm_node_execpath || process.execPath;
 
 function testFiles(dir) {
   const out = [];
@@ -156,7 +159,9 @@ try {
       }
       r = await run(nodeBinary(runtime.slice(4)), ["--test", "--test-reporter=tap", ...files], env);
     } else {
-      r = await run(process.execPath, [
+      const version = spawnSync(machineNode, ["--version"], { encoding: "utf8" }).stdout.trim();
+      console.log(`# node ${version} (${machineNode}) on the tsc build`);
+      r = await run(machineNode, [
         "--test",
         "--test-reporter=tap",
         ...testFiles(join(root, "build", "tests")),
