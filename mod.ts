@@ -55,7 +55,7 @@ export {
   type Timestamp,
   type Value,
 } from "./src/put.ts";
-export { type Batch, DropOldestQueue } from "./src/queue.ts";
+export { type Batch, DropOldestQueue, type LineSink } from "./src/queue.ts";
 export { TokenBucket } from "./src/rate_limit.ts";
 export { Backoff, type BackoffOptions, sleep } from "./src/backoff.ts";
 export { type Address, type Clock, Writer, type WriterEvents, type WriterOptions } from "./src/writer.ts";

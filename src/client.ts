@@ -232,7 +232,7 @@ export class Client extends EventTarget {
       addresses,
       qsize,
       mps,
-      batchChars: batchBytes,
+      batchBytes,
       connectTimeoutMs,
       lingerMs,
       reconnect: options.reconnect,
@@ -330,14 +330,15 @@ export class Client extends EventTarget {
       ? options.timestamp
       : options;
     // The clock is read only when the point has no timestamp of its own.
-    const line = this.#encoder.encode(
+    const dropped = this.#encoder.encodeTo(
+      this.#writer,
       metric,
       value,
       tags,
       timestamp,
       timestamp === undefined ? this.#now() : undefined,
     );
-    if (this.#writer.enqueue(line) !== 0) this.#dropped(1);
+    if (dropped !== 0) this.#dropped(1);
   }
 
   /**

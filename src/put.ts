@@ -18,6 +18,7 @@
  */
 
 import { ValidationError } from "./errors.ts";
+import type { LineSink } from "./queue.ts";
 
 /** A metric value: a finite number, or a bigint within int64. */
 export type Value = number | bigint;
@@ -41,6 +42,8 @@ export const MAX_LINE_BYTES = 1023;
 export const DEFAULT_MAX_TAGS = 8;
 
 const INT64_LIMIT = 2 ** 63;
+const utf8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 const BIG_INT64_MIN = -(2n ** 63n);
 const BIG_INT64_MAX = 2n ** 63n - 1n;
 
@@ -196,6 +199,8 @@ interface MetricEntry {
   ts: number;
   /** `put <name> <ts> ` */
   head: string;
+  /** `head` as UTF-8. */
+  headBytes: Uint8Array;
 }
 
 /** One step of the tag-set trie: the tags seen so far in this order, validated. */
@@ -209,10 +214,15 @@ interface TagNode {
   /** The first key seen after these tags, and its next steps by raw value (the common case: one shape). */
   key: string | undefined;
   values: Map<TagValue, TagNode> | undefined;
+  /** The value of `key` looked up last, and its step (a one-entry cache in front of `values`). */
+  lastRaw: TagValue | undefined;
+  lastChild: TagNode | undefined;
   /** Next steps for other keys, by raw key then raw value. */
   next: Map<string, Map<TagValue, TagNode>> | undefined;
   /** `text`, the encoder's host tag if needed, and the newline; built on first use. */
   end: string | undefined;
+  /** `end` as UTF-8. */
+  endBytes: Uint8Array | undefined;
 }
 
 /**
@@ -224,7 +234,18 @@ function flat(...parts: string[]): string {
 }
 
 function tagNode(text: string, count: number, hasHost: boolean): TagNode {
-  return { text, count, hasHost, key: undefined, values: undefined, next: undefined, end: undefined };
+  return {
+    text,
+    count,
+    hasHost,
+    key: undefined,
+    values: undefined,
+    lastRaw: undefined,
+    lastChild: undefined,
+    next: undefined,
+    end: undefined,
+    endBytes: undefined,
+  };
 }
 
 /**
@@ -249,6 +270,9 @@ export class PutEncoder {
   #metrics = new Map<string, MetricEntry>();
   #tagRoot: TagNode = tagNode("", 0, false);
   #tagSteps = 0;
+  // What #prepare worked out for the point being encoded.
+  #entry: MetricEntry | undefined;
+  #node: TagNode | undefined;
 
   /**
    * Makes an encoder.
@@ -286,6 +310,57 @@ export class PutEncoder {
     timestamp?: Timestamp,
     now?: number,
   ): string {
+    const valueText = this.#prepare(metric, value, tags, timestamp, now);
+    return this.#entry!.head + valueText + this.#node!.end!;
+  }
+
+  /**
+   * Builds the line for one point into `sink` as bytes, without making a
+   * string of it: what the client does on every `send()`. Nothing reaches
+   * `sink` when the point is invalid.
+   *
+   * @param sink where the line goes (a `DropOldestQueue`, or the client's writer)
+   * @param metric the metric name
+   * @param value the value
+   * @param tags the tags; a `host` tag here wins over the encoder's
+   * @param timestamp the point's time; defaults to `now`
+   * @param now the current time in milliseconds, as for {@linkcode PutEncoder.encode}
+   * @returns what `sink.pushLine` returned (1 when it dropped its oldest line)
+   * @throws {ValidationError} for anything OpenTSDB would reject
+   *
+   * @example
+   * ```ts
+   * import { DropOldestQueue, PutEncoder } from "@x/potsdb";
+   *
+   * const queue = new DropOldestQueue(100);
+   * new PutEncoder().encodeTo(queue, "sys.cpu.user", 42, { cpu: "0" }, 1700000000);
+   * const batch = queue.take(100, 65536)!;
+   * console.assert(new TextDecoder().decode(batch.data) === "put sys.cpu.user 1700000000 42 cpu=0\n");
+   * ```
+   */
+  encodeTo(
+    sink: LineSink,
+    metric: string,
+    value: Value,
+    tags: Tags | undefined,
+    timestamp?: Timestamp,
+    now?: number,
+  ): number {
+    const valueText = this.#prepare(metric, value, tags, timestamp, now);
+    return sink.pushLine(this.#entry!.headBytes, valueText, this.#node!.endBytes!);
+  }
+
+  /**
+   * Validates a point; leaves its metric entry and tag node in `#entry` and
+   * `#node` (their line parts built) and returns the value's text.
+   */
+  #prepare(
+    metric: string,
+    value: Value,
+    tags: Tags | undefined,
+    timestamp: Timestamp | undefined,
+    now: number | undefined,
+  ): string {
     let entry = this.#metrics.get(metric);
     if (entry === undefined) entry = this.#metric(metric);
     let ts: number;
@@ -297,8 +372,8 @@ export class PutEncoder {
     if (entry.ts !== ts) {
       entry.ts = ts;
       entry.head = flat("put ", entry.name, " ", String(ts), " ");
+      entry.headBytes = utf8.encode(entry.head);
     }
-    const head = entry.head;
     const valueText = formatValue(value);
     let node = this.#tagRoot;
     if (tags !== undefined && tags !== null) {
@@ -307,39 +382,50 @@ export class PutEncoder {
       }
       for (const key in tags) {
         const raw = tags[key];
-        const child = key === node.key ? node.values!.get(raw) : node.next?.get(key)?.get(raw);
+        let child: TagNode | undefined;
+        if (key === node.key) {
+          // Most tags repeat their last value (a host, a region): one compare, no lookup.
+          if (raw === node.lastRaw) child = node.lastChild;
+          else {
+            child = node.values!.get(raw);
+            node.lastRaw = raw;
+            node.lastChild = child;
+          }
+        } else child = node.next?.get(key)?.get(raw);
         node = child === undefined ? this.#step(node, key, raw) : child;
       }
     }
-    let end = node.end;
-    if (end === undefined) {
-      const host = !node.hasHost && this.#hostPart !== "";
-      const count = node.count + (host ? 1 : 0);
-      if (count === 0) {
-        throw new ValidationError("INVALID_TAG", "tags", "a point needs at least one tag");
-      }
-      if (count > this.#maxTags) {
-        throw new ValidationError(
-          "INVALID_TAG",
-          "tags",
-          `${count} tags is more than maxTags (${this.#maxTags})`,
-        );
-      }
-      end = node.end = flat(node.text, host ? this.#hostPart : "", "\n");
+    if (node.endBytes === undefined) this.#end(node);
+    // The value is ASCII: the line's size in bytes is known without encoding it.
+    const bytes = entry.headBytes.length + valueText.length + node.endBytes!.length - 1;
+    if (bytes > MAX_LINE_BYTES) {
+      throw new ValidationError(
+        "LINE_TOO_LONG",
+        "line",
+        `line is ${bytes} bytes, more than ${MAX_LINE_BYTES}`,
+      );
     }
-    // Three bytes per UTF-16 unit is the most UTF-8 takes, so short lines skip the count.
-    if ((head.length + valueText.length + end.length - 1) * 3 > MAX_LINE_BYTES) {
-      const line = head + valueText + end.slice(0, -1);
-      const bytes = utf8Length(line);
-      if (bytes > MAX_LINE_BYTES) {
-        throw new ValidationError(
-          "LINE_TOO_LONG",
-          "line",
-          `line is ${bytes} bytes, more than ${MAX_LINE_BYTES}`,
-        );
-      }
+    this.#entry = entry;
+    this.#node = node;
+    return valueText;
+  }
+
+  /** Checks the tag count of a tag set used for the first time and builds the line's end. */
+  #end(node: TagNode): void {
+    const host = !node.hasHost && this.#hostPart !== "";
+    const count = node.count + (host ? 1 : 0);
+    if (count === 0) {
+      throw new ValidationError("INVALID_TAG", "tags", "a point needs at least one tag");
     }
-    return head + valueText + end;
+    if (count > this.#maxTags) {
+      throw new ValidationError(
+        "INVALID_TAG",
+        "tags",
+        `${count} tags is more than maxTags (${this.#maxTags})`,
+      );
+    }
+    node.end = flat(node.text, host ? this.#hostPart : "", "\n");
+    node.endBytes = utf8.encode(node.end);
   }
 
   /** Validates a metric seen for the first time (or since the cache was cleared). */
@@ -350,7 +436,7 @@ export class PutEncoder {
     }
     const metrics = this.#metrics;
     if (metrics.size >= CACHE_LIMIT) metrics.clear();
-    const entry: MetricEntry = { name, ts: -1, head: "" };
+    const entry: MetricEntry = { name, ts: -1, head: "", headBytes: EMPTY };
     metrics.set(metric, entry);
     return entry;
   }
@@ -391,8 +477,11 @@ export class PutEncoder {
       node.key = key;
       node.values = new Map();
     }
-    if (key === node.key) node.values!.set(raw, child);
-    else {
+    if (key === node.key) {
+      node.values!.set(raw, child);
+      node.lastRaw = raw;
+      node.lastChild = child;
+    } else {
       node.next ??= new Map();
       let byValue = node.next.get(key);
       if (byValue === undefined) node.next.set(key, byValue = new Map());
@@ -441,20 +530,6 @@ function tagString(raw: TagValue, key: string): string {
         `tag ${JSON.stringify(key)} has a ${raw === null ? "null" : typeof raw} value`,
       );
   }
-}
-
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 /**

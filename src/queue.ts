@@ -1,19 +1,47 @@
 /**
  * A bounded FIFO of encoded lines that drops its oldest entry when full.
  *
+ * Lines are kept as UTF-8 bytes in one growing ring buffer, not as a string
+ * each: a queue that fills and drops while the server is down then makes no
+ * garbage per line, and a batch goes to the socket as the bytes it already is.
+ *
  * @module
  */
 
-/** What {@linkcode DropOldestQueue.take} hands the writer: lines joined into one string. */
+/** What {@linkcode DropOldestQueue.take} hands the writer: whole lines, as bytes. */
 export interface Batch {
-  /** The lines, each ending in `\n`, concatenated. */
-  text: string;
-  /** How many lines `text` holds. */
+  /** The lines, each ending in `\n`, as UTF-8. The caller owns it. */
+  data: Uint8Array;
+  /** How many lines `data` holds. */
   count: number;
 }
 
 /**
- * A ring buffer of strings. `push` is O(1); when `capacity` entries are held
+ * Where {@linkcode PutEncoder.encodeTo} puts a line: as the three parts it
+ * is built of, so that it is never joined into a string of its own.
+ */
+export interface LineSink {
+  /**
+   * Appends the line `head + value + tail`.
+   *
+   * @param head the line's first bytes (UTF-8)
+   * @param value ASCII text (a formatted number)
+   * @param tail the line's last bytes (UTF-8), ending in `\n`
+   * @returns 1 when the oldest line was dropped to make room, else 0
+   */
+  pushLine(head: Uint8Array, value: string, tail: Uint8Array): number;
+}
+
+const utf8 = new TextEncoder();
+
+// Bytes and line slots the queue starts with. Once empty it shrinks back to them when it
+// had grown past 16 times that, so one burst into a large queue does not keep its memory.
+const INITIAL_BYTES = 64 * 1024;
+const INITIAL_LINES = 1024;
+const SHRINK_FACTOR = 16;
+
+/**
+ * A ring of lines. `push` is O(1) amortised; when `capacity` lines are held
  * the oldest is discarded and counted in `dropped`. A capacity of 0 means
  * unbounded (the ring grows).
  *
@@ -26,128 +54,260 @@ export interface Batch {
  * q.push("b\n");
  * q.push("c\n"); // "a\n" is dropped
  * console.assert(q.dropped === 1);
- * console.assert(q.take(10, 1024)?.text === "b\nc\n");
+ * const batch = q.take(10, 1024)!;
+ * console.assert(batch.count === 2);
+ * console.assert(new TextDecoder().decode(batch.data) === "b\nc\n");
  * ```
  */
-export class DropOldestQueue {
-  /** The most entries held at once; 0 = unbounded. */
+export class DropOldestQueue implements LineSink {
+  /** The most lines held at once; 0 = unbounded. */
   readonly capacity: number;
-  /** Entries discarded because the queue was full, since it was made. */
+  /** Lines discarded because the queue was full, since it was made. */
   dropped = 0;
-  #ring: (string | undefined)[];
+  // Line bytes. Held lines run from the oldest's start to #tail, and when #wrapped they
+  // continue from offset 0 (the space between #wrapEnd and the end of #buf is unused).
+  #buf = new Uint8Array(INITIAL_BYTES);
+  #tail = 0;
+  #wrapped = false;
+  #wrapEnd = 0;
+  // Where each held line starts and ends in #buf: a ring of #head .. #head + #length.
+  #starts: Uint32Array;
+  #ends: Uint32Array;
   #head = 0;
   #length = 0;
-  #chars = 0;
-  // Reused by take() to gather a batch.
-  #parts: string[] = [];
+  #bytes = 0;
 
   /**
    * Makes an empty queue.
    *
-   * @param capacity most entries held at once; 0 = unbounded
+   * @param capacity most lines held at once; 0 = unbounded
    */
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 0) {
       throw new RangeError(`capacity must be a non-negative integer, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.#ring = new Array(capacity === 0 ? 1024 : Math.min(capacity, 1024));
+    const slots = capacity === 0 ? INITIAL_LINES : Math.min(capacity, INITIAL_LINES);
+    this.#starts = new Uint32Array(slots);
+    this.#ends = new Uint32Array(slots);
   }
 
-  /** Entries held. */
+  /** Lines held. */
   get length(): number {
     return this.#length;
   }
 
-  /** UTF-16 units held, summed over all entries (a cheap proxy for bytes). */
-  get chars(): number {
-    return this.#chars;
+  /** Bytes held, summed over all lines. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /**
-   * Appends `line`; when the queue is full the oldest entry is dropped.
+   * Appends `line`; when the queue is full the oldest line is dropped.
    *
-   * @param line the entry
-   * @returns 1 when an entry was dropped to make room, else 0
+   * @param line a non-empty line (it should end in `\n`)
+   * @returns 1 when a line was dropped to make room, else 0
+   * @throws {RangeError} for an empty string
    */
   push(line: string): number {
-    let dropped = 0;
-    if (this.#length === this.capacity && this.capacity !== 0) {
-      const old = this.#ring[this.#head]!;
-      this.#ring[this.#head] = undefined;
-      this.#head = (this.#head + 1) % this.#ring.length;
-      this.#length--;
-      this.#chars -= old.length;
-      this.dropped++;
-      dropped = 1;
-    } else if (this.#length === this.#ring.length) {
-      this.#grow();
-    }
-    const ring = this.#ring;
-    let tail = this.#head + this.#length;
-    if (tail >= ring.length) tail -= ring.length;
-    ring[tail] = line;
-    this.#length++;
-    this.#chars += line.length;
-    return dropped;
+    if (line.length === 0) throw new RangeError("a line cannot be empty");
+    const size = utf8Length(line);
+    const before = this.dropped;
+    const at = this.#reserve(size);
+    const buf = this.#buf;
+    if (size === line.length) {
+      for (let i = 0; i < size; i++) buf[at + i] = line.charCodeAt(i);
+    } else utf8.encodeInto(line, buf.subarray(at, at + size));
+    return this.dropped - before;
   }
 
   /**
-   * Removes up to `maxCount` entries from the front, stopping before the
-   * batch would exceed `maxChars` (the first entry is always taken).
+   * Appends the line `head + value + tail` without building it as a string.
    *
-   * @param maxCount most entries to take
-   * @param maxChars most UTF-16 units to take
-   * @returns the entries joined, or undefined when the queue is empty or `maxCount` < 1
+   * @param head the line's first bytes
+   * @param value ASCII text
+   * @param tail the line's last bytes, ending in `\n`
+   * @returns 1 when a line was dropped to make room, else 0
    */
-  take(maxCount: number, maxChars: number): Batch | undefined {
+  pushLine(head: Uint8Array, value: string, tail: Uint8Array): number {
+    const before = this.dropped;
+    const at = this.#reserve(head.length + value.length + tail.length);
+    const buf = this.#buf;
+    buf.set(head, at);
+    let i = at + head.length;
+    for (let j = 0; j < value.length; j++) buf[i++] = value.charCodeAt(j);
+    buf.set(tail, i);
+    return this.dropped - before;
+  }
+
+  /**
+   * Removes up to `maxCount` lines from the front, stopping before the batch
+   * would exceed `maxBytes` (the first line is always taken).
+   *
+   * @param maxCount most lines to take
+   * @param maxBytes most bytes to take
+   * @param into a buffer to copy the lines into when they fit (a view of it is returned)
+   * @returns the lines as one copy of their bytes, or undefined when the queue is empty or `maxCount` < 1
+   */
+  take(maxCount: number, maxBytes: number, into?: Uint8Array): Batch | undefined {
     if (this.#length === 0 || maxCount < 1) return undefined;
-    const ring = this.#ring;
-    const size = ring.length;
-    const parts = this.#parts;
-    let head = this.#head;
-    let chars = 0;
-    let count = 0;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    const slots = starts.length;
+    let slot = this.#head;
+    // The lines run from `first` to `end`, and when they cross the wrap on from 0 to `end2`.
+    const first = starts[slot];
+    let end = ends[slot];
+    let end2 = -1;
+    let bytes = end - first;
+    let count = 1;
+    slot = slot + 1 === slots ? 0 : slot + 1;
     const limit = Math.min(maxCount, this.#length);
     while (count < limit) {
-      const next = ring[head]!;
-      if (count > 0 && chars + next.length > maxChars) break;
-      parts[count++] = next;
-      chars += next.length;
-      ring[head] = undefined;
-      head = head + 1 === size ? 0 : head + 1;
+      const size = ends[slot] - starts[slot];
+      if (bytes + size > maxBytes) break;
+      if (end2 === -1 && starts[slot] === end) end = ends[slot];
+      else end2 = ends[slot];
+      bytes += size;
+      count++;
+      slot = slot + 1 === slots ? 0 : slot + 1;
     }
-    // One join builds a flat string at once; `+=` would build a rope of ropes that the
-    // socket write has to walk and flatten.
-    parts.length = count;
-    const text = parts.join("");
-    parts.length = 0;
-    this.#head = head;
-    this.#length -= count;
-    this.#chars -= chars;
-    return { text, count };
+    // A copy, as the transport keeps it while the ring is reused: into the caller's
+    // buffer when it is large enough (no allocation), else a new one.
+    const buf = this.#buf;
+    const target = into !== undefined && into.length >= bytes ? into : new Uint8Array(bytes);
+    target.set(buf.subarray(first, end));
+    if (end2 !== -1) target.set(buf.subarray(0, end2), end - first);
+    const data = target.length === bytes ? target : target.subarray(0, bytes);
+    this.#removeFront(count, bytes);
+    return { data, count };
   }
 
   /**
    * Removes everything.
    *
-   * @returns how many entries were removed
+   * @returns how many lines were removed
    */
   clear(): number {
     const n = this.#length;
-    this.#ring.fill(undefined);
-    this.#head = 0;
-    this.#length = 0;
-    this.#chars = 0;
+    this.#removeFront(n, this.#bytes);
     return n;
   }
 
-  #grow(): void {
-    const old = this.#ring;
-    const size = this.capacity === 0 ? old.length * 2 : Math.min(this.capacity, old.length * 2);
-    const ring = new Array<string | undefined>(size);
-    for (let i = 0; i < this.#length; i++) ring[i] = old[(this.#head + i) % old.length];
-    this.#ring = ring;
+  /** Makes room for a line of `size` bytes (dropping the oldest when full); returns its offset. */
+  #reserve(size: number): number {
+    if (this.#length === this.capacity && this.capacity !== 0) {
+      this.dropped++;
+      const slot = this.#head;
+      this.#removeFront(1, this.#ends[slot] - this.#starts[slot]);
+    } else if (this.#length === this.#starts.length) this.#growSlots();
+    let at = this.#tail;
+    const buf = this.#buf;
+    if (this.#length === 0) {
+      if (size > buf.length) this.#growBytes(size);
+      at = 0;
+    } else if (!this.#wrapped) {
+      if (at + size > buf.length) {
+        if (size < this.#starts[this.#head]) {
+          this.#wrapped = true;
+          this.#wrapEnd = at;
+          at = 0;
+        } else at = this.#growBytes(size);
+      }
+    } else if (at + size > this.#starts[this.#head]) at = this.#growBytes(size);
+    let slot = this.#head + this.#length;
+    if (slot >= this.#starts.length) slot -= this.#starts.length;
+    this.#starts[slot] = at;
+    this.#ends[slot] = at + size;
+    this.#tail = at + size;
+    this.#length++;
+    this.#bytes += size;
+    return at;
+  }
+
+  #removeFront(count: number, bytes: number): void {
+    const slots = this.#starts.length;
+    const oldFirst = this.#starts[this.#head];
+    this.#head = (this.#head + count) % slots;
+    this.#length -= count;
+    this.#bytes -= bytes;
+    if (this.#length === 0) {
+      this.#head = 0;
+      this.#tail = 0;
+      this.#wrapped = false;
+      if (this.#buf.length > INITIAL_BYTES * SHRINK_FACTOR) this.#buf = new Uint8Array(INITIAL_BYTES);
+      if (slots > INITIAL_LINES * SHRINK_FACTOR) {
+        this.#starts = new Uint32Array(INITIAL_LINES);
+        this.#ends = new Uint32Array(INITIAL_LINES);
+      }
+    } else if (this.#wrapped && this.#starts[this.#head] < oldFirst) {
+      this.#wrapped = false; // the front has crossed into the lines written from offset 0
+    }
+  }
+
+  /** Moves the held lines to the start of a larger buffer; returns the offset after them. */
+  #growBytes(extra: number): number {
+    const old = this.#buf;
+    const next = new Uint8Array(Math.max(old.length * 2, this.#bytes + extra));
+    let end = 0;
+    if (this.#length > 0) {
+      const first = this.#starts[this.#head];
+      const shift = this.#wrapped ? this.#wrapEnd - first : 0;
+      if (this.#wrapped) {
+        next.set(old.subarray(first, this.#wrapEnd));
+        next.set(old.subarray(0, this.#tail), shift);
+      } else next.set(old.subarray(first, this.#tail));
+      end = this.#wrapped ? shift + this.#tail : this.#tail - first;
+      // Lines before the wrap move down by `first`, lines after it up by `shift`.
+      const slots = this.#starts.length;
+      const starts = this.#starts;
+      const ends = this.#ends;
+      let crossed = false;
+      for (let i = 0, slot = this.#head; i < this.#length; i++) {
+        if (this.#wrapped && !crossed && starts[slot] < first) crossed = true;
+        const delta = crossed ? shift : -first;
+        starts[slot] += delta;
+        ends[slot] += delta;
+        slot = slot + 1 === slots ? 0 : slot + 1;
+      }
+    }
+    this.#buf = next;
+    this.#wrapped = false;
+    this.#tail = end;
+    return end;
+  }
+
+  /** Doubles the line slots (up to `capacity`), keeping the order. */
+  #growSlots(): void {
+    const slots = this.#starts.length;
+    const size = this.capacity === 0 ? slots * 2 : Math.min(this.capacity, slots * 2);
+    const starts = new Uint32Array(size);
+    const ends = new Uint32Array(size);
+    for (let i = 0; i < this.#length; i++) {
+      const slot = (this.#head + i) % slots;
+      starts[i] = this.#starts[slot];
+      ends[i] = this.#ends[slot];
+    }
+    this.#starts = starts;
+    this.#ends = ends;
     this.#head = 0;
   }
+}
+
+/** UTF-8 length of `s` (lone surrogates count 3, as `TextEncoder` writes U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 2; // four bytes for two units
+        i++;
+      } else n += 2;
+    } else n += 2;
+  }
+  return n;
 }

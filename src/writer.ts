@@ -12,7 +12,7 @@
 
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
-import { type Batch, DropOldestQueue } from "./queue.ts";
+import { type Batch, DropOldestQueue, type LineSink } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import type { Connection, Rejection, Transport } from "./transport/types.ts";
 
@@ -58,8 +58,8 @@ export interface WriterOptions {
   qsize: number;
   /** Metrics per second; 0 = unlimited. */
   mps: number;
-  /** Largest write, in UTF-16 units of lines (≈ bytes for ASCII). */
-  batchChars: number;
+  /** Largest write in bytes (a longer line is written alone). */
+  batchBytes: number;
   /** Longest wait for one connection attempt. */
   connectTimeoutMs: number;
   /** How long pending lines keep the process alive without progress. */
@@ -76,6 +76,10 @@ interface SeqBatch extends Batch {
   /** Sequence number of the batch's first line (lines are numbered from 0 as accepted). */
   seq: number;
 }
+
+// Write buffers kept for reuse once their write is confirmed: a batch is copied into one
+// instead of a new allocation per write.
+const SPARE_BUFFERS = 4;
 
 // What one pump round ended on. A plain object, not an enum: Node's type
 // stripping runs these sources as they are.
@@ -102,7 +106,7 @@ const realClock: Clock = {
  *   addresses: [{ host: "memory", port: 4242 }],
  *   qsize: 1000,
  *   mps: 0,
- *   batchChars: 65536,
+ *   batchBytes: 65536,
  *   connectTimeoutMs: 1000,
  *   lingerMs: 1000,
  *   events: { connect() {}, disconnect() {}, connectError() {}, serverLine() {}, progress() {} },
@@ -113,7 +117,7 @@ const realClock: Clock = {
  * await writer.stop(1000);
  * ```
  */
-export class Writer {
+export class Writer implements LineSink {
   /** Lines accepted into the queue, ever. */
   accepted = 0;
   /** Lines the transport confirmed written to the OS. */
@@ -148,6 +152,7 @@ export class Writer {
   #unconfirmedLines = 0;
   #retry: SeqBatch[] = [];
   #retryLines = 0;
+  #spare: Uint8Array[] = [];
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   // Keep-alive: while lines are pending the process is held, but no longer
@@ -207,14 +212,29 @@ export class Writer {
    * @returns 1 when the oldest line was dropped to make room, else 0
    */
   enqueue(line: string): number {
-    const queue = this.queue;
-    const dropped = queue.push(line);
+    return this.#queued(this.queue.push(line));
+  }
+
+  /**
+   * Queues the line `head + value + tail`, as {@linkcode Writer.enqueue}
+   * does: what `PutEncoder.encodeTo` calls.
+   *
+   * @param head the line's first bytes
+   * @param value ASCII text
+   * @param tail the line's last bytes, ending in `\n`
+   * @returns 1 when the oldest line was dropped to make room, else 0
+   */
+  pushLine(head: Uint8Array, value: string, tail: Uint8Array): number {
+    return this.#queued(this.queue.pushLine(head, value, tail));
+  }
+
+  #queued(dropped: number): number {
     this.accepted++;
     if (this.#wake !== undefined) {
       const wake = this.#wake;
       this.#wake = undefined;
       wake();
-    } else if (queue.chars >= this.#o.batchChars && this.#conn !== undefined && !this.#blocked) {
+    } else if (this.queue.bytes >= this.#o.batchBytes && this.#conn !== undefined && !this.#blocked) {
       this.#pump(true);
     }
     if (this.#running === undefined) this.#running = this.#run();
@@ -323,7 +343,7 @@ export class Writer {
         if (batch !== undefined) this.#retryLines -= batch.count;
         else {
           const queue = this.queue;
-          if (queue.length === 0 || (fullOnly && queue.chars < this.#o.batchChars)) return Pump.Empty;
+          if (queue.length === 0 || (fullOnly && queue.bytes < this.#o.batchBytes)) return Pump.Empty;
           let max = queue.length;
           const limiter = this.#limiter;
           if (limiter !== undefined) {
@@ -331,13 +351,15 @@ export class Writer {
             if (max === 0) return Pump.RateLimited;
           }
           const seq = this.accepted - queue.length;
-          const taken = queue.take(max, this.#o.batchChars)!;
+          const into = this.#spare.pop() ?? new Uint8Array(this.#o.batchBytes);
+          const taken = queue.take(max, this.#o.batchBytes, into)!;
+          if (taken.data.buffer !== into.buffer) this.#spare.push(into); // a line longer than a batch
           if (limiter !== undefined && taken.count < max) limiter.giveBack(max - taken.count);
-          batch = { text: taken.text, count: taken.count, seq };
+          batch = { data: taken.data, count: taken.count, seq };
         }
         this.#unconfirmed.push(batch);
         this.#unconfirmedLines += batch.count;
-        if (!conn.write(batch.text, done)) {
+        if (!conn.write(batch.data, done)) {
           this.#blocked = true;
           return Pump.Blocked;
         }
@@ -356,6 +378,11 @@ export class Writer {
     }
     const batch = this.#unconfirmed.shift()!;
     this.#unconfirmedLines -= batch.count;
+    // The transport is done with the bytes: the buffer can take another batch.
+    const buffer = batch.data.buffer;
+    if (buffer.byteLength === this.#o.batchBytes && this.#spare.length < SPARE_BUFFERS) {
+      this.#spare.push(new Uint8Array(buffer as ArrayBuffer));
+    }
     const refused = Math.min(rejected?.length ?? 0, batch.count);
     this.sent += batch.count - refused;
     if (refused > 0) {

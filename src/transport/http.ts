@@ -113,17 +113,18 @@ export class HttpError extends Error {
 
 const DEFAULT_MAX_BODY = 8192;
 const MIN_MAX_BODY = 2048;
-/** Characters of lines buffered before `write()` asks the writer to wait. */
+/** Bytes of lines buffered before `write()` asks the writer to wait. */
 const HIGH_WATER_MARK = 256 * 1024;
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 
 interface BatchRecord {
   /** Points of this batch not yet answered for. */
   left: number;
   rejections: Rejection[];
   done: (error?: Error, rejected?: readonly Rejection[]) => void;
-  chars: number;
+  bytes: number;
 }
 
 interface Point {
@@ -220,7 +221,7 @@ class HttpConnection implements Connection {
   #onError: (error: Error) => void;
   #points: Point[] = [];
   #batches: BatchRecord[] = [];
-  #pendingChars = 0;
+  #pendingBytes = 0;
   #running = false;
   #ending = false;
   #done = false;
@@ -243,12 +244,13 @@ class HttpConnection implements Connection {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
-  write(data: string, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean {
+  write(bytes: Uint8Array, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean {
     if (this.#done || this.#ending) {
       queueMicrotask(() => done(new Error("connection closed")));
       return false;
     }
-    const batch: BatchRecord = { left: 0, rejections: [], done, chars: data.length };
+    const data = utf8Decoder.decode(bytes);
+    const batch: BatchRecord = { left: 0, rejections: [], done, bytes: bytes.length };
     let start = 0;
     for (let nl = data.indexOf("\n"); nl !== -1; nl = data.indexOf("\n", start)) {
       const line = data.slice(start, nl);
@@ -259,14 +261,14 @@ class HttpConnection implements Connection {
       batch.left++;
     }
     this.#batches.push(batch);
-    this.#pendingChars += data.length;
+    this.#pendingBytes += bytes.length;
     if (!this.#running) this.#run();
-    return this.#pendingChars < HIGH_WATER_MARK;
+    return this.#pendingBytes < HIGH_WATER_MARK;
   }
 
   ready(): Promise<void> {
     if (this.#done) return Promise.reject(new Error("connection closed"));
-    if (this.#pendingChars < HIGH_WATER_MARK) return Promise.resolve();
+    if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
@@ -491,10 +493,10 @@ class HttpConnection implements Connection {
     }
     while (this.#batches.length > 0 && this.#batches[0].left === 0) {
       const batch = this.#batches.shift()!;
-      this.#pendingChars -= batch.chars;
+      this.#pendingBytes -= batch.bytes;
       batch.done(undefined, batch.rejections.length > 0 ? batch.rejections : undefined);
     }
-    if (this.#pendingChars < HIGH_WATER_MARK) {
+    if (this.#pendingBytes < HIGH_WATER_MARK) {
       const waiters = this.#waiters;
       this.#waiters = [];
       for (const w of waiters) w.resolve();
@@ -509,7 +511,7 @@ class HttpConnection implements Connection {
     const batches = this.#batches;
     this.#batches = [];
     this.#points = [];
-    this.#pendingChars = 0;
+    this.#pendingBytes = 0;
     for (const b of batches) queueMicrotask(() => b.done(lost));
     const waiters = this.#waiters;
     this.#waiters = [];

@@ -7,6 +7,8 @@
 
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
+const utf8 = new TextDecoder();
+
 class MemoryConnection implements Connection {
   readonly closed: Promise<Error | undefined>;
   #transport: MemoryTransport;
@@ -20,12 +22,12 @@ class MemoryConnection implements Connection {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
-  write(data: string, done: (error?: Error) => void): boolean {
+  write(data: Uint8Array, done: (error?: Error) => void): boolean {
     if (!this.#open) {
       queueMicrotask(() => done(new Error("connection closed")));
       return false;
     }
-    this.#transport.chunks.push(data);
+    this.#transport.chunks.push(utf8.decode(data));
     queueMicrotask(() => done());
     return true;
   }

@@ -37,7 +37,7 @@ class NodeConnection implements Connection {
     this.closed = new Promise((resolve) => socket.once("close", () => resolve(this.#error)));
   }
 
-  write(data: string, done: (error?: Error) => void): boolean {
+  write(data: Uint8Array, done: (error?: Error) => void): boolean {
     if (this.#ended || this.#socket.destroyed) {
       queueMicrotask(() => done(this.#error ?? new Error("connection closed")));
       return false;

@@ -9,14 +9,14 @@
 
 import type { Connection } from "./types.ts";
 
-const encoder = new TextEncoder();
-
 /** Bytes buffered before `write()` asks the caller to wait. */
 export const HIGH_WATER_MARK = 128 * 1024;
 
 interface Pending {
-  data: string;
-  bytes?: Uint8Array;
+  /** What is left to write of it. */
+  bytes: Uint8Array;
+  /** Its size as written, for the buffer's accounting. */
+  size: number;
   done: (error?: Error) => void;
 }
 
@@ -41,7 +41,7 @@ export class BufferedConnection implements Connection {
   readonly closed: Promise<Error | undefined>;
   #driver: SocketDriver;
   #pending: Pending[] = [];
-  #pendingChars = 0;
+  #pendingBytes = 0;
   #writing = false;
   #ending = false;
   #done = false;
@@ -54,21 +54,21 @@ export class BufferedConnection implements Connection {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
-  write(data: string, done: (error?: Error) => void): boolean {
+  write(data: Uint8Array, done: (error?: Error) => void): boolean {
     if (this.#done || this.#ending) {
       const error = this.#error ?? new Error("connection closed");
       queueMicrotask(() => done(error));
       return false;
     }
-    this.#pending.push({ data, done });
-    this.#pendingChars += data.length;
+    this.#pending.push({ bytes: data, size: data.length, done });
+    this.#pendingBytes += data.length;
     if (!this.#writing) this.drain();
-    return this.#pendingChars < HIGH_WATER_MARK;
+    return this.#pendingBytes < HIGH_WATER_MARK;
   }
 
   ready(): Promise<void> {
     if (this.#done) return Promise.reject(this.#error ?? new Error("connection closed"));
-    if (this.#pendingChars < HIGH_WATER_MARK) return Promise.resolve();
+    if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
@@ -79,8 +79,7 @@ export class BufferedConnection implements Connection {
     try {
       while (this.#pending.length > 0) {
         const item = this.#pending[0];
-        const bytes = item.bytes ??= encoder.encode(item.data);
-        const sent = this.#driver.send(bytes);
+        const sent = this.#driver.send(item.bytes);
         if (typeof sent !== "number") {
           // Deno: the write completes later; continue from there.
           sent.then((n) => this.#afterAsyncSend(item, n), (e) => this.finish(e));
@@ -110,20 +109,20 @@ export class BufferedConnection implements Connection {
       this.finish(new Error("connection closed"));
       return false;
     }
-    const bytes = item.bytes!;
+    const bytes = item.bytes;
     if (n < bytes.length) {
       item.bytes = bytes.subarray(n);
       this.#writing = false; // wait for the adapter's drain()
       return false;
     }
     this.#pending.shift();
-    this.#pendingChars -= item.data.length;
+    this.#pendingBytes -= item.size;
     item.done(); // at once: a synchronous loop of writes is confirmed as it goes
     return true;
   }
 
   #settleWaiters(): void {
-    if (this.#pendingChars >= HIGH_WATER_MARK) return;
+    if (this.#pendingBytes >= HIGH_WATER_MARK) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.resolve();
@@ -137,7 +136,7 @@ export class BufferedConnection implements Connection {
     const lost = error ?? new Error("connection closed");
     const pending = this.#pending;
     this.#pending = [];
-    this.#pendingChars = 0;
+    this.#pendingBytes = 0;
     for (const p of pending) queueMicrotask(() => p.done(lost));
     const waiters = this.#waiters;
     this.#waiters = [];

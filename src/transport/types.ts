@@ -37,8 +37,10 @@ export interface Rejection {
 /**
  * One open connection.
  *
- * The client writes whole batches of lines. `write` takes ownership of the
- * data and reports through `done` whether the data reached the operating
+ * The client writes whole batches of lines, as UTF-8 bytes. The data is the
+ * connection's until it calls `done` for it; after that the client reuses the
+ * memory for a later batch, so a connection that keeps the bytes longer must
+ * copy them. `write` reports through `done` whether the data reached the operating
  * system (or, for a transport that gets an answer, the server). `done` is
  * called once per write, in the order of the writes. It may be called from
  * inside `write` when the data went to the OS at once: a caller's long
@@ -49,7 +51,7 @@ export interface Connection {
   /**
    * Hands `data` to the connection.
    *
-   * @param data one or more complete lines
+   * @param data one or more complete lines, UTF-8
    * @param done called once the data is in the OS's buffers (no argument), or
    * with the error when it can no longer be written; a transport that learns
    * the server's verdict on each point passes the refused ones as `rejected`
@@ -57,7 +59,7 @@ export interface Connection {
    * @returns false when the caller should wait for {@linkcode Connection.ready}
    * before writing more (backpressure)
    */
-  write(data: string, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean;
+  write(data: Uint8Array, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean;
   /** Resolves when more can be written; rejects if the connection ends first. */
   ready(): Promise<void>;
   /** Resolves once the connection has ended, with the error that ended it, if any. */
