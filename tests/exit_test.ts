@@ -90,7 +90,8 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
   // connect timeout gave up on holds the process until the kernel gives up on
   // the SYN (about two minutes on Linux). node:net on Bun cancels it.
   const isBun = "Bun" in globalThis;
-  for (const transport of isBun || "Deno" in globalThis ? ["default", "node"] : ["default"]) {
+  const others = isBun ? ["node"] : "Deno" in globalThis ? ["deno"] : [];
+  for (const transport of ["default", ...others]) {
     const todo = isBun && transport === "default"
       ? "Bun.connect cannot be cancelled; use transport: nodeTransport on Bun"
       : undefined;

@@ -9,23 +9,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type * as net from "node:net";
-import {
-  autoTransport,
-  Client,
-  type ClientOptions,
-  type ClientStats,
-  type ConnectError,
-  type Transport,
-} from "../mod.ts";
-import { nodeTransport } from "../src/transport/node.ts";
+import { Client, type ClientOptions, type ClientStats, type ConnectError } from "../mod.ts";
+import { transports } from "./helpers/transports.ts";
 import { closedPort, type FakeServer, startServer, waitFor } from "./helpers/servers.ts";
 import { escapeCounter, startBlackhole } from "./helpers/fault_servers.ts";
 
 const TS = 1700000000;
 const CLOSE_BOUND_MS = 3000;
-const transports: Transport[] = autoTransport.name === nodeTransport.name
-  ? [autoTransport]
-  : [autoTransport, nodeTransport];
 const fast = { initialMs: 10, maxMs: 100 };
 
 function balanced(s: ClientStats): void {

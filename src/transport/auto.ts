@@ -1,6 +1,6 @@
 /**
- * Picks the transport of the runtime we run on: `Deno.connect` on Deno,
- * `Bun.connect` on Bun, `node:net` on Node. Only the chosen adapter is
+ * Picks the transport of the runtime we run on: `Bun.connect` on Bun,
+ * `node:net` on Node and on Deno. Only the chosen adapter is
  * loaded (with `import()`), so no runtime's module is touched elsewhere.
  *
  * @module
@@ -17,9 +17,12 @@ interface Globals {
 async function detect(): Promise<Transport | undefined> {
   const g = globalThis as Globals;
   try {
-    if (typeof g.Deno?.connect === "function") return (await import("./deno.ts")).denoTransport;
     if (typeof g.Bun?.connect === "function") return (await import("./bun.ts")).bunTransport;
-    if (g.process?.versions?.node) return (await import("./node.ts")).nodeTransport;
+    // Deno too: its node:net writes bytes synchronously, where Deno.connect's write is always
+    // asynchronous — so only node:net delivers a long synchronous burst of send() calls there.
+    if (typeof g.Deno?.connect === "function" || g.process?.versions?.node) {
+      return (await import("./node.ts")).nodeTransport;
+    }
   } catch {
     // a runtime without TCP sockets (a browser, an edge worker): the user passes a transport
   }
@@ -37,7 +40,7 @@ const detected = await detect();
  * ```ts
  * import { autoTransport } from "@x/potsdb";
  *
- * console.log(autoTransport.name); // "Deno.connect", "Bun.connect" or "node:net"
+ * console.log(autoTransport.name); // "Bun.connect" or "node:net"
  * ```
  */
 export const autoTransport: Transport = {

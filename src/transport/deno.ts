@@ -2,7 +2,9 @@
  * The `Deno.connect` transport.
  *
  * `conn.write()` is asynchronous and may write part of a buffer; the
- * connection loops until each batch is written.
+ * connection loops until each batch is written. Being asynchronous, it
+ * writes nothing while a caller's synchronous loop runs, which is why the
+ * default on Deno is `node:net` (Deno's writes bytes synchronously).
  *
  * @module
  */

@@ -4,7 +4,8 @@
  *
  * `socket.write()` first tries to write to the kernel synchronously, which is
  * what lets the client deliver a synchronous burst of `send()` calls while
- * the caller still holds the event loop.
+ * the caller still holds the event loop. Deno's `node:net` does so too for
+ * bytes (not for strings), so this is the default on Deno as well.
  *
  * @module
  */
@@ -144,6 +145,9 @@ export const nodeTransport: Transport = {
   },
   hostname: () => os.hostname(),
   unrefTimer(timer) {
-    (timer as { unref?: () => void }).unref?.();
+    // On Deno, where this transport is the default, global timers are numbers.
+    if (typeof timer === "number") {
+      (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(timer);
+    } else (timer as { unref?: () => void }).unref?.();
   },
 };
