@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   encodePut,
   formatTimestamp,
@@ -56,6 +57,18 @@ describe("values", () => {
     assert.equal(formatValue(0.1), "0.1");
     assert.equal(formatValue(1e-7), "1e-7");
     assert.equal(formatValue(2 ** 53 + 2), "9007199254740994");
+  });
+
+  it("writes a float in JavaScript's shortest round-trip form, on every runtime", () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
+        if (Number.isInteger(v)) return;
+        const s = formatValue(v);
+        assert.equal(s, String(v));
+        assert.equal(Number(s), v);
+      }),
+      { numRuns: 20_000 },
+    );
   });
 
   it("never writes an integral value beyond int64 as a 20+ digit integer", () => {
