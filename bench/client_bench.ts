@@ -3,7 +3,7 @@
  * tsc build). Started by `bench/run.mjs` with the sink's ports; prints one line
  * `RESULT <json>` with every figure of this run.
  *
- * Usage: <runtime> bench/client_bench.ts main|memory <dataPort> <controlPort>
+ * Usage: <runtime> bench/client_bench.ts main|memory|baseline <dataPort> <controlPort>
  *
  * @module
  */
@@ -300,6 +300,29 @@ async function memoryBound() {
   };
 }
 
+/**
+ * The memory figure's loop with no client: the same 5,000,000 fresh tags objects and
+ * values, kept reachable just long enough to be allocated. What the runtime's heap and
+ * RSS grow by for the caller's own garbage, so the client's share can be told apart.
+ */
+function callerLoopBaseline() {
+  const keep: unknown[] = [undefined];
+  gc();
+  const before = process.memoryUsage();
+  let peakHeap = before.heapUsed;
+  for (let i = 0; i < MEMORY_SENDS; i++) {
+    keep[0] = { host: "web01", dc: "eu-west-1", cpu: CPUS[i & 7], value: i * 0.5, metric: METRICS[i & 3] };
+    if (i % 250_000 === 0) peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  }
+  const after = process.memoryUsage();
+  peakHeap = Math.max(peakHeap, after.heapUsed);
+  const MiB = 1024 * 1024;
+  return {
+    heapPeakGrowthMiB: (peakHeap - before.heapUsed) / MiB,
+    rssGrowthMiB: (after.rss - before.rss) / MiB,
+  };
+}
+
 // --- 6: rate limit accuracy -----------------------------------------------------------------
 
 async function rateLimit() {
@@ -331,15 +354,20 @@ async function rateLimit() {
 
 // --- the run --------------------------------------------------------------------------------
 
-// The memory figure runs in a process of its own, so that nothing else has grown its heap or RSS.
+// The memory figure and its baseline run in processes of their own, so that nothing else has
+// grown their heap or RSS.
 const scenario = process.argv[process.argv.length - 3];
-const result = scenario === "memory" ? { runtime, memory: await memoryBound() } : {
-  runtime,
-  sync: await endToEnd("sync"),
-  chunked: await endToEnd("chunked"),
-  rawMetricsPerSecond: await rawLimit(),
-  burst: await burst(),
-  rate: await rateLimit(),
-};
+const result = scenario === "memory"
+  ? { runtime, memory: await memoryBound() }
+  : scenario === "baseline"
+  ? { runtime, baseline: callerLoopBaseline() }
+  : {
+    runtime,
+    sync: await endToEnd("sync"),
+    chunked: await endToEnd("chunked"),
+    rawMetricsPerSecond: await rawLimit(),
+    burst: await burst(),
+    rate: await rateLimit(),
+  };
 control.close();
 console.log("RESULT " + JSON.stringify(result));
