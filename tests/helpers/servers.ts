@@ -115,8 +115,13 @@ export async function waitFor(
 
 export interface Sink {
   port: number;
-  /** Lines and bytes the sink has counted so far. */
-  count(): Promise<{ lines: number; bytes: number }>;
+  /**
+   * Lines and bytes the sink has counted so far; after `checkSequence()`, also the
+   * `seq.test` lines and how many of them did not carry the next value of 0, 1, 2, …
+   */
+  count(): Promise<{ lines: number; bytes: number; seqLines: number; seqBad: number }>;
+  /** Makes the sink read the values of `seq.test` lines from now on. */
+  checkSequence(): void;
   close(): Promise<void>;
 }
 
@@ -146,8 +151,16 @@ export async function startSink(): Promise<Sink> {
     async count() {
       const reply = next();
       child.stdin!.write("count\n");
-      const [, lines, bytes] = (await reply).split(" ");
-      return { lines: Number(lines), bytes: Number(bytes) };
+      const [, lines, bytes, seqLines, seqBad] = (await reply).split(" ");
+      return {
+        lines: Number(lines),
+        bytes: Number(bytes),
+        seqLines: Number(seqLines),
+        seqBad: Number(seqBad),
+      };
+    },
+    checkSequence() {
+      child.stdin!.write("seq\n");
     },
     async close() {
       child.stdin!.end();
