@@ -88,12 +88,12 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
 
   // Bun.connect has no way to cancel a connect under way: the attempt the
   // connect timeout gave up on holds the process until the kernel gives up on
-  // the SYN (about two minutes on Linux). node:net on Bun cancels it.
+  // the SYN (about two minutes on Linux). The default, node:net, cancels it.
   const isBun = "Bun" in globalThis;
-  const others = isBun ? ["node"] : "Deno" in globalThis ? ["deno"] : [];
+  const others = isBun ? ["bun"] : "Deno" in globalThis ? ["deno"] : [];
   for (const transport of ["default", ...others]) {
-    const todo = isBun && transport === "default"
-      ? "Bun.connect cannot be cancelled; use transport: nodeTransport on Bun"
+    const todo = transport === "bun"
+      ? "Bun.connect cannot be cancelled; the default transport (node:net) can"
       : undefined;
     it(
       `with connects that never complete (${transport} transport): exits within lingerMs plus one connect timeout`,

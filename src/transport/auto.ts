@@ -1,7 +1,7 @@
 /**
- * Picks the transport of the runtime we run on: `Bun.connect` on Bun,
- * `node:net` on Node and on Deno. Only the chosen adapter is
- * loaded (with `import()`), so no runtime's module is touched elsewhere.
+ * Picks the default transport: `node:net`, on Node, Deno and Bun alike (see
+ * `detect` for why not `Deno.connect` or `Bun.connect`). It is loaded with
+ * `import()`, so a runtime without it (an edge worker) never touches it.
  *
  * @module
  */
@@ -10,16 +10,15 @@ import type { Transport } from "./types.ts";
 
 interface Globals {
   Deno?: { connect?: unknown };
-  Bun?: { connect?: unknown };
   process?: { versions?: { node?: string } };
 }
 
 async function detect(): Promise<Transport | undefined> {
   const g = globalThis as Globals;
   try {
-    if (typeof g.Bun?.connect === "function") return (await import("./bun.ts")).bunTransport;
-    // Deno too: its node:net writes bytes synchronously, where Deno.connect's write is always
-    // asynchronous — so only node:net delivers a long synchronous burst of send() calls there.
+    // node:net on all three. On Deno it writes bytes synchronously, where Deno.connect's write
+    // is always asynchronous, so only node:net delivers a long synchronous burst of send()
+    // calls; on Bun it is as fast as Bun.connect and, unlike it, can cancel a connect.
     if (typeof g.Deno?.connect === "function" || g.process?.versions?.node) {
       return (await import("./node.ts")).nodeTransport;
     }
@@ -32,15 +31,15 @@ async function detect(): Promise<Transport | undefined> {
 const detected = await detect();
 
 /**
- * The default transport: the detected runtime's own. On a runtime without
- * TCP sockets its `connect` rejects with a message saying which transport
- * to pass instead.
+ * The default transport: `node:net` where the runtime has it (Node, Deno,
+ * Bun). On a runtime without TCP sockets its `connect` rejects with a
+ * message saying which transport to pass instead.
  *
  * @example
  * ```ts
  * import { autoTransport } from "@x/potsdb";
  *
- * console.log(autoTransport.name); // "Bun.connect" or "node:net"
+ * console.log(autoTransport.name); // "node:net"
  * ```
  */
 export const autoTransport: Transport = {

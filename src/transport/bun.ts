@@ -2,7 +2,10 @@
  * The `Bun.connect` transport.
  *
  * `socket.write()` is a synchronous attempt that returns the bytes the
- * kernel took; the rest is written from the `drain` handler.
+ * kernel took; the rest is written from the `drain` handler. Not the
+ * default on Bun: `Bun.connect` cannot cancel a connect under way, so an
+ * unanswered one holds the process until the kernel gives up; Bun's
+ * `node:net` (the default) is as fast and can.
  *
  * @module
  */

@@ -1,15 +1,15 @@
-// The transports every TCP test runs through on this runtime: its default (node:net on Node
-// and Deno, Bun.connect on Bun), plus Deno.connect on Deno and node:net on Bun.
+// The transports every TCP test runs through on this runtime: the default (node:net), and
+// the runtime's own sockets where it has them (Deno.connect, Bun.connect).
 
 import { autoTransport, type Transport } from "../../mod.ts";
+import { bunTransport } from "../../src/transport/bun.ts";
 import { denoTransport } from "../../src/transport/deno.ts";
-import { nodeTransport } from "../../src/transport/node.ts";
 
 export const transports: Transport[] = "Deno" in globalThis
   ? [autoTransport, denoTransport]
-  : autoTransport.name === nodeTransport.name
-  ? [autoTransport]
-  : [autoTransport, nodeTransport];
+  : "Bun" in globalThis
+  ? [autoTransport, bunTransport]
+  : [autoTransport];
 
 /**
  * Whether a transport writes while the caller's synchronous loop runs: all but Deno.connect,
