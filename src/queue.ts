@@ -294,20 +294,19 @@ export class DropOldestQueue implements LineSink {
   }
 }
 
-/** UTF-8 length of `s` (lone surrogates count 3, as `TextEncoder` writes U+FFFD). */
+/** UTF-8 length of `s` (a lone surrogate counts 3, as `TextEncoder` writes U+FFFD for it). */
 export function utf8Length(s: string): number {
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 2; // four bytes for two units
-        i++;
-      } else n += 2;
-    } else n += 2;
+    if (c < 0x800) {
+      n += 1;
+      continue;
+    }
+    // Three bytes for one unit, or four for a surrogate pair's two.
+    n += 2;
+    if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
   }
   return n;
 }

@@ -39,6 +39,7 @@
 
 import { Backoff, type BackoffOptions, sleep } from "../backoff.ts";
 import { OptionsError } from "../errors.ts";
+import { utf8Length } from "../queue.ts";
 import type { Connection, ConnectOptions, Rejection, Transport } from "./types.ts";
 
 export type { Rejection };
@@ -152,12 +153,6 @@ function toJson(line: string): string {
   return `{"metric":${JSON.stringify(words[1])},"timestamp":${Number(words[2])},"value":${
     JSON_NUMBER.test(value) ? value : JSON.stringify(value)
   },"tags":{${tags}}}`;
-}
-
-function utf8Length(s: string): number {
-  // Encoder output is mostly ASCII; only count bytes when it is not.
-  // deno-lint-ignore no-control-regex
-  return /^[\x00-\x7f]*$/.test(s) ? s.length : encoder.encode(s).length;
 }
 
 /** Identifies a point by metric, timestamp and tags, as the server echoes it back. */
