@@ -6,6 +6,16 @@
  * honours a metrics-per-second limit and reconnects forever. A full queue
  * drops its oldest points, and every point is accounted for in `stats()`.
  *
+ * The root API: {@linkcode Client} with its options, stats and typed events;
+ * the errors, each a {@linkcode PotsdbError} with a `code`; the point types
+ * and the encoder ({@linkcode PutEncoder}, {@linkcode encodePut}) with its
+ * validation helpers; {@linkcode MemoryTransport} for tests and
+ * {@linkcode autoTransport}, the default (`node:net`). Other transports have
+ * their own entries (`/node`, `/deno`, `/bun`, `/sockets`, `/http`), and what
+ * a transport's author needs is in `/transport`. Workers and browsers get
+ * `/web` (the same API with no TCP default) through the package's export
+ * conditions.
+ *
  * @example
  * ```ts
  * import { Client } from "@x/potsdb";
@@ -17,54 +27,5 @@
  * @module
  */
 
-export {
-  Client,
-  type ClientEventType,
-  type ClientOptions,
-  type ClientStats,
-  type ConnectOptions,
-  type DropDetail,
-  type FlushOptions,
-  type SendOptions,
-} from "./src/client.ts";
-export {
-  ClientClosedError,
-  ConnectError,
-  ConnectionLostError,
-  type ErrorCode,
-  FlushTimeoutError,
-  OptionsError,
-  PotsdbError,
-  ServerError,
-  ValidationError,
-} from "./src/errors.ts";
-export {
-  DEFAULT_MAX_TAGS,
-  encodePut,
-  type EncoderOptions,
-  formatTimestamp,
-  formatValue,
-  isValidName,
-  MAX_LINE_BYTES,
-  MAX_MILLISECONDS,
-  MAX_SECONDS,
-  PutEncoder,
-  sanitizeName,
-  type Tags,
-  type TagValue,
-  type Timestamp,
-  type Value,
-} from "./src/put.ts";
-export { type Batch, DropOldestQueue, type LineSink } from "./src/queue.ts";
-export { TokenBucket } from "./src/rate_limit.ts";
-export { Backoff, type BackoffOptions, sleep } from "./src/backoff.ts";
-export { type Address, type Clock, Writer, type WriterEvents, type WriterOptions } from "./src/writer.ts";
-export type {
-  Connection,
-  ConnectOptions as TransportConnectOptions,
-  Rejection,
-  Transport,
-} from "./src/transport/types.ts";
+export * from "./src/api.ts";
 export { autoTransport } from "./src/transport/auto.ts";
-export { MemoryTransport } from "./src/transport/memory.ts";
-export { lineSplitter } from "./src/transport/lines.ts";

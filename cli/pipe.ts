@@ -6,7 +6,13 @@
  */
 
 import process from "node:process";
-import { type Client, type ClientStats, FlushTimeoutError, ValidationError } from "../mod.ts";
+import {
+  type Client,
+  type ClientEventMap,
+  type ClientStats,
+  FlushTimeoutError,
+  ValidationError,
+} from "../mod.ts";
 import { LineError, MAX_INPUT_LINE, parseLine, readLines } from "./lines.ts";
 import {
   CLIENT_OPTION_SPEC,
@@ -175,20 +181,20 @@ function reportTrouble(client: Client, where: string): () => void {
   let lastReport = -Infinity;
   let failing = false;
   let serverLines = 0;
-  const onError = (event: Event) => {
+  const onError = (event: ClientEventMap["error"]) => {
     failing = true;
     const now = Date.now();
     if (now - lastReport < TROUBLE_REPORT_INTERVAL_MS) return;
     lastReport = now;
-    warn("pipe", `cannot reach ${where}: ${((event as CustomEvent).detail as Error).message} (retrying)`);
+    warn("pipe", `cannot reach ${where}: ${event.detail.message} (retrying)`);
   };
   const onConnect = () => {
     if (failing) warn("pipe", `connected to ${where}`);
     failing = false;
   };
-  const onServerError = (event: Event) => {
+  const onServerError = (event: ClientEventMap["server-error"]) => {
     if (++serverLines > MAX_REPORTED_SERVER_LINES) return;
-    warn("pipe", ((event as CustomEvent).detail as Error).message);
+    warn("pipe", event.detail.message);
   };
   client.addEventListener("error", onError);
   client.addEventListener("connect", onConnect);

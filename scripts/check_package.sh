@@ -22,8 +22,18 @@ await client.close();
 if (typeof nodeTransport.connect !== "function") throw new Error("no node transport");
 console.log(transport.lines()[0]);
 JS
+# A CommonJS application: require() of the ESM build (no top-level await anywhere).
+cat > "$tmp/app/main.cjs" <<'JS'
+const { Client, MemoryTransport } = require("@x/potsdb");
+const { socketsTransport } = require("@x/potsdb/sockets");
+const transport = new MemoryTransport();
+const client = new Client("memory", { transport, hostTag: "app" });
+client.send("pkg.check", 1, { loader: "require" }, 1700000000);
+client.close().then(() => console.log(transport.lines()[0], typeof socketsTransport));
+JS
 cd "$tmp/app"
 node main.js
+node main.cjs
 "$root/node_modules/.bin/bun" main.js
 "$root/node_modules/.bin/deno" run -A main.js
 # The CLI as npm installs it (the bin entry).

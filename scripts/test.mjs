@@ -100,7 +100,10 @@ const tsc = spawnSync(bin("tsc"), ["-p", "tsconfig.json", "--outDir", "build"], 
   cwd: root,
   stdio: "inherit",
 });
-if (tsc.status !== 0) {
+// The npm build too: the require() and Worker-bundle tests load the package by its name.
+const dist = tsc.status === 0 &&
+  spawnSync(bin("tsc"), ["-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+if (tsc.status !== 0 || dist.status !== 0) {
   console.log("\n=== summary ===\ntsc failed\n0 passed, 1 failed");
   process.exit(1);
 }

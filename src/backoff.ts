@@ -5,6 +5,8 @@
  * @module
  */
 
+import { OptionsError } from "./errors.ts";
+
 /** How reconnect delays grow. */
 export interface BackoffOptions {
   /** First delay in ms. Default 100. */
@@ -22,7 +24,7 @@ export interface BackoffOptions {
  *
  * @example
  * ```ts
- * import { Backoff } from "@x/potsdb";
+ * import { Backoff } from "./backoff.ts";
  *
  * const backoff = new Backoff({ initialMs: 100, maxMs: 1000 }, () => 1);
  * console.assert(backoff.next() === 100);
@@ -50,7 +52,7 @@ export class Backoff {
     this.#factor = options.factor ?? 2;
     this.#random = random;
     if (!(this.#initial >= 0 && this.#max >= this.#initial && this.#factor >= 1)) {
-      throw new RangeError("backoff needs 0 <= initialMs <= maxMs and factor >= 1");
+      throw new OptionsError("reconnect needs 0 <= initialMs <= maxMs and factor >= 1");
     }
   }
 
@@ -87,7 +89,7 @@ export class Backoff {
  *
  * @example
  * ```ts
- * import { sleep } from "@x/potsdb";
+ * import { sleep } from "./backoff.ts";
  *
  * const controller = new AbortController();
  * const slept = sleep(60_000, controller.signal);

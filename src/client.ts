@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { BackoffOptions } from "./backoff.ts";
 import {
   ClientClosedError,
   type ConnectError,
@@ -15,51 +14,11 @@ import {
   type PotsdbError,
   ServerError,
 } from "./errors.ts";
-import { DEFAULT_MAX_TAGS, PutEncoder, sanitizeName, type Tags, type Timestamp, type Value } from "./put.ts";
-import { autoTransport } from "./transport/auto.ts";
-import type { Rejection, Transport } from "./transport/types.ts";
+import { type ClientOptions, integer, resolveOptions } from "./options.ts";
+import { PutEncoder, type Tags, type Timestamp, type Value } from "./put.ts";
+import { raceSignal, unrefTimer } from "./runtime.ts";
+import type { Rejection } from "./transport/types.ts";
 import { type Address, type Clock, Writer } from "./writer.ts";
-
-/** Options of {@linkcode Client}; every one has a default. */
-export interface ClientOptions {
-  /** TCP port, for hosts given without one. Default 4242. */
-  port?: number;
-  /** Most points waiting to be written; when full the oldest is dropped. 0 = unbounded. Default 100000. */
-  qsize?: number;
-  /**
-   * The `host` tag added to every point that has none: `true` = this
-   * machine's hostname, a string = that name, `false`/`null` = none. Default true.
-   */
-  hostTag?: boolean | string | null;
-  /** Most metrics written per second (token bucket, bursts up to one second's worth). 0 = unlimited. Default 0. */
-  mps?: number;
-  /** Most tags per point, host tag included (OpenTSDB's `tsd.storage.max_tags`). Default 8. */
-  maxTags?: number;
-  /** Replace invalid characters with `_` and drop empty tags instead of throwing. Default false. */
-  sanitize?: boolean;
-  /** Default timestamps (and Dates) in milliseconds instead of seconds. Default false. */
-  milliseconds?: boolean;
-  /** How to reach the server. Default: `autoTransport` (Deno, Bun or Node sockets). */
-  transport?: Transport;
-  /** Longest wait for one connection attempt, in ms. Default 5000. */
-  connectTimeoutMs?: number;
-  /** How long `close()` may take to deliver what is queued, in ms. Default 10000. */
-  closeTimeoutMs?: number;
-  /**
-   * How long, in ms, pending points may keep the process alive without any
-   * progress (a script that ends without `close()` against a dead server
-   * exits after this). Default 2000.
-   */
-  lingerMs?: number;
-  /** Largest single write in bytes (lines are coalesced up to it). Default 65536. */
-  batchBytes?: number;
-  /** Reconnect backoff: `initialMs` (100), `maxMs` (30000), `factor` (2); jittered. */
-  reconnect?: BackoffOptions;
-  /** Closes the client (as `close()`) when aborted. */
-  signal?: AbortSignal;
-  /** Time source for timestamps, the rate limit and its sleeps (tests). */
-  clock?: Clock;
-}
 
 /** Options of {@linkcode Client.connect}. */
 export interface ConnectOptions extends ClientOptions {
@@ -127,14 +86,37 @@ export interface DropDetail {
 }
 
 /**
- * Events: `connect` (detail: the {@linkcode Address}), `disconnect`
- * (detail: {@linkcode ConnectionLostError}), `error` (detail: a
- * {@linkcode ConnectError}, one per failed attempt or failed request),
- * `server-error` (detail: {@linkcode ServerError}), `drop` (detail:
- * {@linkcode DropDetail}; for a full queue at most one per second while
- * dropping, for points the server refused one per answer that refused any).
+ * The events a {@linkcode Client} dispatches, each a `CustomEvent` with a
+ * typed `detail`.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@x/potsdb";
+ *
+ * const metrics = new Client("localhost");
+ * metrics.addEventListener("drop", (e) => console.warn(`${e.detail.count} dropped: ${e.detail.reason}`));
+ * metrics.addEventListener("error", (e) => console.warn(e.detail.code, e.detail.address));
+ * await metrics.close();
+ * ```
  */
-export type ClientEventType = "connect" | "disconnect" | "error" | "server-error" | "drop";
+export interface ClientEventMap {
+  /** A connection was opened, to this address. */
+  connect: CustomEvent<Address>;
+  /** The open connection ended; its unconfirmed points are written again on the next one. */
+  disconnect: CustomEvent<ConnectionLostError>;
+  /** A connection attempt (or an HTTP request) failed; one event per failure. */
+  error: CustomEvent<ConnectError>;
+  /** The server sent a line (OpenTSDB's `put: …` errors). */
+  "server-error": CustomEvent<ServerError>;
+  /**
+   * Points were dropped: for a full queue at most one event a second while
+   * dropping, for points the server refused one per answer that refused any.
+   */
+  drop: CustomEvent<DropDetail>;
+}
+
+/** The name of a {@linkcode Client} event. */
+export type ClientEventType = keyof ClientEventMap;
 
 const DROP_EVENT_INTERVAL_MS = 1000;
 
@@ -160,13 +142,13 @@ export class Client extends EventTarget {
   readonly #writer: Writer;
   readonly #encoder: PutEncoder;
   readonly #now: () => number;
-  readonly #transport: Transport;
   readonly #closeTimeoutMs: number;
   #closing: Promise<ClientStats> | undefined;
   #serverErrors = 0;
   #listenerErrors = 0;
   #lastError: PotsdbError | undefined;
-  #waiters: { target: number; resolve: () => void }[] = [];
+  /** Pending flushes: each one's resolve, and the sequence number it waits for. */
+  readonly #waiters = new Map<() => void, number>();
   #dropPending = 0;
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
   #listeners = new WeakMap<object, EventListener>();
@@ -180,63 +162,17 @@ export class Client extends EventTarget {
    */
   constructor(host: string | readonly string[], options: ClientOptions = {}) {
     super();
-    const port = options.port ?? 4242;
-    checkInteger("port", port, 1, 65535);
-    const qsize = options.qsize ?? 100_000;
-    checkInteger("qsize", qsize, 0);
-    const mps = options.mps ?? 0;
-    if (!(mps >= 0) || !Number.isFinite(mps)) throw new OptionsError(`mps must be >= 0, got ${mps}`);
-    const maxTags = options.maxTags ?? DEFAULT_MAX_TAGS;
-    checkInteger("maxTags", maxTags, 1);
-    const batchBytes = options.batchBytes ?? 65536;
-    checkInteger("batchBytes", batchBytes, 1024);
-    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-    checkInteger("connectTimeoutMs", connectTimeoutMs, 1);
-    this.#closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
-    checkInteger("closeTimeoutMs", this.#closeTimeoutMs, 0);
-    const lingerMs = options.lingerMs ?? 2000;
-    checkInteger("lingerMs", lingerMs, 0);
-    const transport = options.transport ?? autoTransport;
-    const addresses = parseAddresses(host, port);
-    this.#transport = transport;
-
-    const hostTag = options.hostTag === undefined ? true : options.hostTag;
-    let tagHost: string | undefined;
-    if (typeof hostTag === "string") tagHost = hostTag;
-    else if (hostTag === true) {
-      const name = transport.hostname?.();
-      if (!name) {
-        throw new OptionsError(
-          `hostTag: true needs this machine's hostname, which the ${transport.name} transport ` +
-            "cannot tell: pass hostTag as a string, or false",
-        );
-      }
-      tagHost = sanitizeName(name);
-    } else if (hostTag !== false && hostTag !== null) {
-      throw new OptionsError("hostTag must be true, false, null or a string");
-    }
+    const o = resolveOptions(host, options);
+    this.#closeTimeoutMs = o.closeTimeoutMs;
     try {
-      this.#encoder = new PutEncoder({
-        maxTags,
-        sanitize: options.sanitize,
-        host: tagHost,
-        milliseconds: options.milliseconds,
-      });
+      this.#encoder = new PutEncoder(o.encoder);
     } catch (e) {
       throw new OptionsError(`hostTag: ${(e as Error).message}`);
     }
-    const clock = options.clock;
+    const clock = o.clock;
     this.#now = clock ? () => clock.now() : Date.now;
     this.#writer = new Writer({
-      transport,
-      addresses,
-      qsize,
-      mps,
-      batchBytes,
-      connectTimeoutMs,
-      lingerMs,
-      reconnect: options.reconnect,
-      clock,
+      ...o,
       events: {
         connect: (address) => this.#emit("connect", address),
         disconnect: (error) => this.#emit("disconnect", error),
@@ -252,10 +188,7 @@ export class Client extends EventTarget {
         },
         progress: () => this.#settleWaiters(),
         rejected: (rejections) =>
-          this.#emit(
-            "drop",
-            { count: rejections.length, reason: "rejected", rejections } satisfies DropDetail,
-          ),
+          this.#emit("drop", { count: rejections.length, reason: "rejected", rejections }),
       },
     });
     const signal = options.signal;
@@ -289,8 +222,7 @@ export class Client extends EventTarget {
   static async connect(host: string | readonly string[], options: ConnectOptions = {}): Promise<Client> {
     const client = new Client(host, options);
     if (options.checkHost === false) return client;
-    const timeoutMs = options.timeoutMs ?? 3000;
-    checkInteger("timeoutMs", timeoutMs, 1);
+    const timeoutMs = integer("timeoutMs", options.timeoutMs ?? 3000, 1);
     try {
       await client.#writer.connectNow(timeoutMs);
     } catch (e) {
@@ -367,30 +299,26 @@ export class Client extends EventTarget {
   #flush(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const target = this.#writer.accepted;
     if (this.#writer.firstPending >= target) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const waiter = { target, resolve: () => finish() };
-      const timer = setTimeout(
-        () => finish(new FlushTimeoutError(this.#writer.pending, timeoutMs)),
-        timeoutMs,
-      );
-      const onAbort = () => finish(signal!.reason);
-      const finish = (error?: unknown) => {
+    let waiter!: () => void;
+    const settled = new Promise<void>((resolve) => waiter = resolve);
+    this.#waiters.set(waiter, target);
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      // The points this flush covers, not those queued after it.
+      () => timeout.abort(new FlushTimeoutError(target - this.#writer.firstPending, timeoutMs)),
+      timeoutMs,
+    );
+    return raceSignal(settled, signal ? AbortSignal.any([timeout.signal, signal]) : timeout.signal)
+      .finally(() => {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      this.#waiters.push(waiter);
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener("abort", onAbort, { once: true });
-    });
+        this.#waiters.delete(waiter);
+      });
   }
 
   #settleWaiters(): void {
-    if (this.#waiters.length === 0) return;
+    if (this.#waiters.size === 0) return;
     const first = this.#writer.firstPending;
-    for (const w of this.#waiters.slice()) if (first >= w.target) w.resolve();
+    for (const [resolve, target] of this.#waiters) if (first >= target) resolve();
   }
 
   /**
@@ -399,7 +327,9 @@ export class Client extends EventTarget {
    * waiting at the deadline are dropped and counted as `dropped.closed`.
    * Never hangs on a dead server. Calling it again returns the same promise.
    *
-   * @param options deadline in ms (default `closeTimeoutMs`)
+   * @param options deadline in ms (default `closeTimeoutMs`); an aborted
+   * `signal` gives up at once: what is left is dropped and counted, and the
+   * connection is destroyed
    * @returns the final stats
    *
    * @example
@@ -421,12 +351,12 @@ export class Client extends EventTarget {
     const start = Date.now();
     await this.#flush(timeoutMs, signal).catch(() => {});
     const before = this.#writer.droppedAtClose;
-    await this.#writer.stop(Math.max(0, timeoutMs - (Date.now() - start)));
+    await this.#writer.stop(Math.max(0, timeoutMs - (Date.now() - start)), signal);
     const lost = this.#writer.droppedAtClose - before;
-    if (lost > 0) this.#emit("drop", { count: lost, reason: "closed" } satisfies DropDetail);
+    if (lost > 0) this.#emit("drop", { count: lost, reason: "closed" });
     clearTimeout(this.#dropTimer);
     this.#flushDropEvent();
-    for (const w of this.#waiters.slice()) w.resolve();
+    for (const resolve of this.#waiters.keys()) resolve();
     return this.stats();
   }
 
@@ -486,14 +416,44 @@ export class Client extends EventTarget {
   }
 
   /**
-   * Like `EventTarget.addEventListener`, except that a listener that throws
-   * (or rejects) is counted in `stats().listenerErrors` instead of reaching
-   * the runtime's uncaught-error handler: a metrics client must not crash
-   * its host.
+   * Like `EventTarget.addEventListener`, with the event's `detail` typed
+   * (see {@linkcode ClientEventMap}), except that a listener that throws (or
+   * rejects) is counted in `stats().listenerErrors` instead of reaching the
+   * runtime's uncaught-error handler: a metrics client must not crash its host.
+   *
+   * @param type the event's name
+   * @param listener called with each event
+   * @param options as for `EventTarget.addEventListener`
+   *
+   * @example
+   * ```ts
+   * import { Client } from "@x/potsdb";
+   *
+   * const metrics = new Client("localhost");
+   * metrics.addEventListener("drop", (e) => console.warn(e.detail.count, e.detail.reason));
+   * await metrics.close();
+   * ```
+   */
+  override addEventListener<K extends keyof ClientEventMap>(
+    type: K,
+    listener: ((this: Client, event: ClientEventMap[K]) => unknown) | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  /**
+   * Adds a listener for any event type, as `EventTarget` does.
+   *
+   * @param type the event's name
+   * @param listener called with each event
+   * @param options as for `EventTarget.addEventListener`
    */
   override addEventListener(
-    type: ClientEventType | (string & Record<never, never>),
+    type: string,
     listener: EventListenerOrEventListenerObject | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: ((event: never) => unknown) | EventListenerObject | null,
     options?: AddEventListenerOptions | boolean,
   ): void {
     if (listener === null) return;
@@ -502,7 +462,7 @@ export class Client extends EventTarget {
       wrapped = (event: Event) => {
         try {
           const result: unknown = typeof listener === "function"
-            ? listener.call(this, event)
+            ? (listener as (event: Event) => unknown).call(this, event)
             : listener.handleEvent(event);
           if (result instanceof Promise) result.catch(() => this.#listenerErrors++);
         } catch {
@@ -514,17 +474,40 @@ export class Client extends EventTarget {
     super.addEventListener(type, wrapped, options);
   }
 
-  /** Removes a listener added with {@linkcode Client.addEventListener}. */
+  /**
+   * Removes a listener added with {@linkcode Client.addEventListener}.
+   *
+   * @param type the event's name
+   * @param listener the listener as it was added
+   * @param options as for `EventTarget.removeEventListener`
+   */
+  override removeEventListener<K extends keyof ClientEventMap>(
+    type: K,
+    listener: ((this: Client, event: ClientEventMap[K]) => unknown) | null,
+    options?: EventListenerOptions | boolean,
+  ): void;
+  /**
+   * Removes a listener for any event type, as `EventTarget` does.
+   *
+   * @param type the event's name
+   * @param listener the listener as it was added
+   * @param options as for `EventTarget.removeEventListener`
+   */
   override removeEventListener(
-    type: ClientEventType | (string & Record<never, never>),
+    type: string,
     listener: EventListenerOrEventListenerObject | null,
+    options?: EventListenerOptions | boolean,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: ((event: never) => unknown) | EventListenerObject | null,
     options?: EventListenerOptions | boolean,
   ): void {
     if (listener === null) return;
-    super.removeEventListener(type, this.#listeners.get(listener) ?? listener, options);
+    super.removeEventListener(type, this.#listeners.get(listener) ?? (listener as EventListener), options);
   }
 
-  #emit(type: ClientEventType, detail: unknown): void {
+  #emit<K extends keyof ClientEventMap>(type: K, detail: ClientEventMap[K]["detail"]): void {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
@@ -536,51 +519,21 @@ export class Client extends EventTarget {
       this.#dropTimer = undefined;
       this.#flushDropEvent();
     }, 0);
-    this.#unrefTimer(this.#dropTimer);
-  }
-
-  #unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-    if (this.#transport.unrefTimer) this.#transport.unrefTimer(timer);
-    else (timer as { unref?: () => void }).unref?.();
+    unrefTimer(this.#dropTimer);
   }
 
   #flushDropEvent(): void {
     const count = this.#dropPending;
     if (count === 0) return;
     this.#dropPending = 0;
-    this.#emit("drop", { count, reason: "queueFull" } satisfies DropDetail);
+    this.#emit("drop", { count, reason: "queueFull" });
     // Hold back the next event for the interval.
     this.#dropTimer = setTimeout(() => {
       this.#dropTimer = undefined;
       this.#flushDropEvent();
     }, DROP_EVENT_INTERVAL_MS);
-    this.#unrefTimer(this.#dropTimer);
+    unrefTimer(this.#dropTimer);
   }
 }
 
-function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new OptionsError(`${name} must be an integer in ${min}..${max}, got ${value}`);
-  }
-}
-
-function parseAddresses(host: string | readonly string[], port: number): Address[] {
-  const hosts = typeof host === "string" ? [host] : host;
-  if (hosts.length === 0) throw new OptionsError("at least one host is needed");
-  return hosts.map((h) => {
-    if (typeof h !== "string" || h === "") throw new OptionsError(`host must be a non-empty string`);
-    const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(h);
-    if (v6) return { host: v6[1], port: v6[2] ? toPort(v6[2], h) : port };
-    const hp = /^([^:]+):(\d+)$/.exec(h);
-    if (hp) return { host: hp[1], port: toPort(hp[2], h) };
-    return { host: h, port };
-  });
-}
-
-function toPort(s: string, where: string): number {
-  const port = Number(s);
-  if (!(port >= 1 && port <= 65535)) throw new OptionsError(`bad port in ${JSON.stringify(where)}`);
-  return port;
-}
-
-export type { Address, Clock, ConnectError, ConnectionLostError };
+export type { Address, ClientOptions, Clock, ConnectError, ConnectionLostError };

@@ -18,7 +18,12 @@ export type ErrorCode =
   | "CONNECT_FAILED"
   | "CONNECTION_LOST"
   | "FLUSH_TIMEOUT"
-  | "SERVER_ERROR";
+  | "SERVER_ERROR"
+  | "HTTP_ERROR";
+
+// Marks potsdb's errors across copies of the package (a JSR copy and an npm copy in one
+// process): each error carries the names of its class and of the classes above it.
+const BRAND = Symbol.for("@x/potsdb/error");
 
 /**
  * Base class of all potsdb errors.
@@ -53,6 +58,26 @@ export class PotsdbError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === "function" && c !== Error; c = Object.getPrototypeOf(c)) {
+      kinds.push((c as { name: string }).name);
+    }
+    Object.defineProperty(this, BRAND, { value: kinds });
+  }
+
+  /**
+   * `instanceof` that also holds for an error made by another copy of potsdb
+   * loaded in the same process (say a JSR copy and an npm copy): such an error
+   * is an instance of every potsdb error class of the same name as its own
+   * class or one above it.
+   *
+   * @param value anything
+   * @returns whether `value` is an error of this class
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    const kinds = (value as { [BRAND]?: unknown } | null | undefined)?.[BRAND];
+    return Array.isArray(kinds) && kinds.includes(this.name);
   }
 }
 
@@ -230,11 +255,11 @@ export class FlushTimeoutError extends PotsdbError {
  *
  * @example
  * ```ts
- * import { Client, ServerError } from "@x/potsdb";
+ * import { Client, type ServerError } from "@x/potsdb";
  *
  * const client = new Client("localhost");
  * client.addEventListener("server-error", (event) => {
- *   const error = (event as CustomEvent<ServerError>).detail;
+ *   const error: ServerError = event.detail;
  *   console.log(error.line);
  * });
  * await client.close();
@@ -265,7 +290,7 @@ export class ServerError extends PotsdbError {
  *
  * const client = new Client("localhost");
  * client.addEventListener("disconnect", (event) => {
- *   const error = (event as CustomEvent<ConnectionLostError>).detail;
+ *   const error: ConnectionLostError = event.detail;
  *   console.log(error.message);
  * });
  * await client.close();
@@ -280,5 +305,43 @@ export class ConnectionLostError extends PotsdbError {
    */
   constructor(message: string, cause?: unknown) {
     super("CONNECTION_LOST", message, { cause });
+  }
+}
+
+/**
+ * An HTTP answer the HTTP transport retries (a 5xx, a 401, a 429, …). It
+ * reaches users as the `cause` of the `ConnectError` of an `error` event.
+ *
+ * @example
+ * ```ts
+ * import { Client, HttpError } from "@x/potsdb";
+ * import { httpTransport } from "@x/potsdb/http";
+ *
+ * const metrics = new Client("localhost", { transport: httpTransport(), hostTag: false });
+ * metrics.addEventListener("error", (event) => {
+ *   const cause = event.detail.cause;
+ *   if (cause instanceof HttpError && cause.status === 401) console.log("check the credentials");
+ * });
+ * await metrics.close();
+ * ```
+ */
+export class HttpError extends PotsdbError {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The start of the response body. */
+  readonly body: string;
+
+  /**
+   * Describes one HTTP answer that is retried.
+   *
+   * @param url the request's URL
+   * @param status the HTTP status
+   * @param body the response body (kept to 500 characters)
+   */
+  constructor(url: string, status: number, body: string) {
+    const text = body.length > 500 ? body.slice(0, 500) + "…" : body;
+    super("HTTP_ERROR", `POST ${url}: HTTP ${status}${text ? `: ${text}` : ""}`);
+    this.status = status;
+    this.body = text;
   }
 }

@@ -320,7 +320,10 @@ export class PutEncoder {
   /**
    * Builds the line for one point into `sink` as bytes, without making a
    * string of it: what the client does on every `send()`. Nothing reaches
-   * `sink` when the point is invalid.
+   * `sink` when the point is invalid. The client's fast path, hidden from the
+   * docs: its `sink` type is internal.
+   *
+   * @ignore
    *
    * @param sink where the line goes (a `DropOldestQueue`, or the client's writer)
    * @param metric the metric name
@@ -333,7 +336,8 @@ export class PutEncoder {
    *
    * @example
    * ```ts
-   * import { DropOldestQueue, PutEncoder } from "@x/potsdb";
+   * import { PutEncoder } from "./put.ts";
+   * import { DropOldestQueue } from "./queue.ts";
    *
    * const queue = new DropOldestQueue(100);
    * new PutEncoder().encodeTo(queue, "sys.cpu.user", 42, { cpu: "0" }, 1700000000);

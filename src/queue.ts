@@ -8,6 +8,8 @@
  * @module
  */
 
+import { OptionsError, ValidationError } from "./errors.ts";
+
 /** What {@linkcode DropOldestQueue.take} hands the writer: whole lines, as bytes. */
 export interface Batch {
   /** The lines, each ending in `\n`, as UTF-8. The caller owns it. */
@@ -47,7 +49,7 @@ const SHRINK_FACTOR = 16;
  *
  * @example
  * ```ts
- * import { DropOldestQueue } from "@x/potsdb";
+ * import { DropOldestQueue } from "./queue.ts";
  *
  * const q = new DropOldestQueue(2);
  * q.push("a\n");
@@ -84,7 +86,7 @@ export class DropOldestQueue implements LineSink {
    */
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 0) {
-      throw new RangeError(`capacity must be a non-negative integer, got ${capacity}`);
+      throw new OptionsError(`qsize must be a non-negative integer, got ${capacity}`);
     }
     this.capacity = capacity;
     const slots = capacity === 0 ? INITIAL_LINES : Math.min(capacity, INITIAL_LINES);
@@ -107,10 +109,10 @@ export class DropOldestQueue implements LineSink {
    *
    * @param line a non-empty line (it should end in `\n`)
    * @returns 1 when a line was dropped to make room, else 0
-   * @throws {RangeError} for an empty string
+   * @throws {ValidationError} for an empty string
    */
   push(line: string): number {
-    if (line.length === 0) throw new RangeError("a line cannot be empty");
+    if (line.length === 0) throw new ValidationError("INVALID_METRIC", "line", "a line cannot be empty");
     const size = utf8Length(line);
     const before = this.dropped;
     const at = this.#reserve(size);

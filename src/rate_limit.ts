@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { TokenBucket } from "@x/potsdb";
+ * import { TokenBucket } from "./rate_limit.ts";
  *
  * let now = 0;
  * const bucket = new TokenBucket(100, 100, () => now);

@@ -12,8 +12,11 @@
 
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
-import { type Batch, DropOldestQueue, type LineSink } from "./queue.ts";
+import { KeepAlive } from "./keep_alive.ts";
+import { InFlightLedger } from "./ledger.ts";
+import { DropOldestQueue, type LineSink } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
+import { raceSignal, unrefTimer } from "./runtime.ts";
 import type { Connection, Rejection, Transport } from "./transport/types.ts";
 
 /** A host and port to connect to. */
@@ -72,11 +75,6 @@ export interface WriterOptions {
   events: WriterEvents;
 }
 
-interface SeqBatch extends Batch {
-  /** Sequence number of the batch's first line (lines are numbered from 0 as accepted). */
-  seq: number;
-}
-
 // Write buffers kept for reuse once their write is confirmed: a batch is copied into one
 // instead of a new allocation per write.
 const SPARE_BUFFERS = 4;
@@ -93,12 +91,12 @@ const realClock: Clock = {
 
 /**
  * Drains a {@linkcode DropOldestQueue} into connections made by a
- * {@linkcode Transport}. Used by `Client`; exported for those who compose
- * their own.
+ * {@linkcode Transport}. Used by `Client`.
  *
  * @example
  * ```ts
- * import { MemoryTransport, Writer } from "@x/potsdb";
+ * import { MemoryTransport } from "./transport/memory.ts";
+ * import { Writer } from "./writer.ts";
  *
  * const transport = new MemoryTransport();
  * const writer = new Writer({
@@ -148,19 +146,11 @@ export class Writer implements LineSink {
   #addressIndex = 0;
   #blocked = false;
   #pumping = false;
-  #unconfirmed: SeqBatch[] = [];
-  #unconfirmedLines = 0;
-  #retry: SeqBatch[] = [];
-  #retryLines = 0;
+  readonly #ledger = new InFlightLedger();
   #spare: Uint8Array[] = [];
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
-  // Keep-alive: while lines are pending the process is held, but no longer
-  // than lingerMs without progress, so a script with a dead server still exits.
-  #held = false;
-  #episode = false;
-  #lastProgress = 0;
-  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #hold: KeepAlive;
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -177,11 +167,23 @@ export class Writer implements LineSink {
       ? new TokenBucket(options.mps, Math.max(1, options.mps), () => this.#clock.now())
       : undefined;
     this.#backoff = new Backoff(options.reconnect);
+    this.#hold = new KeepAlive(
+      options.lingerMs,
+      () => this.#clock.now(),
+      () => !this.#stopped && this.pending > 0,
+      (held) => {
+        if (held) this.#conn?.ref();
+        else {
+          this.#conn?.unref();
+          if (this.#sleepTimer !== undefined) unrefTimer(this.#sleepTimer);
+        }
+      },
+    );
   }
 
   /** Lines accepted but neither written nor dropped. */
   get pending(): number {
-    return this.queue.length + this.#retryLines + this.#unconfirmedLines;
+    return this.queue.length + this.#ledger.lines;
   }
 
   /** Lines dropped because the queue was full. */
@@ -199,8 +201,7 @@ export class Writer implements LineSink {
    * taken at `accepted === n` is done once this reaches `n`.
    */
   get firstPending(): number {
-    return this.#unconfirmed[0]?.seq ?? this.#retry[0]?.seq ??
-      this.accepted - this.queue.length;
+    return this.#ledger.firstSeq ?? this.accepted - this.queue.length;
   }
 
   /**
@@ -230,6 +231,8 @@ export class Writer implements LineSink {
 
   #queued(dropped: number): number {
     this.accepted++;
+    // The oldest line made room: a flush that waited for it may be done.
+    if (dropped !== 0) this.#o.events.progress();
     if (this.#wake !== undefined) {
       const wake = this.#wake;
       this.#wake = undefined;
@@ -258,11 +261,13 @@ export class Writer implements LineSink {
   /**
    * Stops the writer: no more connects, the connection is ended gracefully
    * within `timeoutMs` (then destroyed), and lines still pending are dropped
-   * and counted in `droppedAtClose`.
+   * and counted in `droppedAtClose`. An aborted `signal` skips the graceful
+   * end: the connection is destroyed at once.
    *
    * @param timeoutMs how long the graceful end may take
+   * @param signal gives up on the graceful end when aborted
    */
-  async stop(timeoutMs: number): Promise<void> {
+  async stop(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stop.abort();
@@ -270,25 +275,22 @@ export class Writer implements LineSink {
     await this.#running;
     const conn = this.#conn;
     if (conn) {
-      conn.end();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const ended = await Promise.race([
-        conn.closed.then(() => true),
-        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs)),
-      ]);
-      clearTimeout(timer);
-      if (!ended) conn.destroy();
+      if (signal?.aborted) conn.destroy();
+      else {
+        conn.end();
+        const timeout = new AbortController();
+        const timer = setTimeout(() => timeout.abort(), timeoutMs);
+        const deadline = signal ? AbortSignal.any([timeout.signal, signal]) : timeout.signal;
+        await raceSignal(conn.closed, deadline).catch(() => conn.destroy());
+        clearTimeout(timer);
+      }
       await conn.closed;
       // After a graceful end, the unconfirmed lines got their `done` calls.
       await Promise.resolve();
     }
     this.#conn = undefined;
-    this.droppedAtClose += this.queue.clear() + this.#retryLines + this.#unconfirmedLines;
-    this.#retry = [];
-    this.#retryLines = 0;
-    this.#unconfirmed = [];
-    this.#unconfirmedLines = 0;
-    clearTimeout(this.#lingerTimer);
+    this.droppedAtClose += this.queue.clear() + this.#ledger.clear();
+    this.#hold.stop();
     clearTimeout(this.#sleepTimer);
     this.#o.events.progress();
   }
@@ -298,17 +300,13 @@ export class Writer implements LineSink {
       this.#stop.signal.addEventListener("abort", () => resolve(), { once: true })
     );
     while (!this.#stopped) {
-      if (this.queue.length === 0 && this.#retry.length === 0) {
-        if (this.#unconfirmedLines === 0) this.#updateHold();
+      if (this.queue.length === 0 && !this.#ledger.hasRetry) {
+        if (this.#ledger.unconfirmedLines === 0) this.#hold.update();
         await new Promise<void>((resolve) => this.#wake = resolve);
         this.#wake = undefined;
         continue;
       }
-      if (!this.#episode) {
-        this.#episode = true;
-        this.#lastProgress = this.#clock.now();
-        this.#updateHold();
-      }
+      this.#hold.begin();
       const conn = this.#conn ?? await this.#connect();
       if (conn === undefined) continue;
       const result = this.#pump();
@@ -339,9 +337,8 @@ export class Writer implements LineSink {
       const gen = this.#gen;
       const done = (error?: Error, rejected?: readonly Rejection[]) => this.#confirm(gen, error, rejected);
       for (;;) {
-        let batch = this.#retry.shift();
-        if (batch !== undefined) this.#retryLines -= batch.count;
-        else {
+        let batch = this.#ledger.nextRetry();
+        if (batch === undefined) {
           const queue = this.queue;
           if (queue.length === 0 || (fullOnly && queue.bytes < this.#o.batchBytes)) return Pump.Empty;
           let max = queue.length;
@@ -357,8 +354,7 @@ export class Writer implements LineSink {
           if (limiter !== undefined && taken.count < max) limiter.giveBack(max - taken.count);
           batch = { data: taken.data, count: taken.count, seq };
         }
-        this.#unconfirmed.push(batch);
-        this.#unconfirmedLines += batch.count;
+        this.#ledger.written(batch);
         if (!conn.write(batch.data, done)) {
           this.#blocked = true;
           return Pump.Blocked;
@@ -376,8 +372,7 @@ export class Writer implements LineSink {
       this.#lost(gen, error);
       return;
     }
-    const batch = this.#unconfirmed.shift()!;
-    this.#unconfirmedLines -= batch.count;
+    const batch = this.#ledger.confirm();
     // The transport is done with the bytes: the buffer can take another batch.
     const buffer = batch.data.buffer;
     if (buffer.byteLength === this.#o.batchBytes && this.#spare.length < SPARE_BUFFERS) {
@@ -389,9 +384,9 @@ export class Writer implements LineSink {
       this.rejected += refused;
       this.#o.events.rejected?.(rejected!);
     }
-    this.#lastProgress = this.#clock.now();
+    this.#hold.progress();
     this.#o.events.progress();
-    if (this.#unconfirmedLines === 0 && this.pending === 0) this.#updateHold();
+    if (this.pending === 0) this.#hold.update();
   }
 
   #lost(gen: number, cause: Error | undefined): void {
@@ -401,11 +396,7 @@ export class Writer implements LineSink {
     this.#conn = undefined;
     this.#blocked = false;
     conn.destroy();
-    // Unconfirmed batches are older than those waiting to be retried.
-    this.#retry = this.#unconfirmed.concat(this.#retry);
-    this.#retryLines += this.#unconfirmedLines;
-    this.#unconfirmed = [];
-    this.#unconfirmedLines = 0;
+    this.#ledger.requeue();
     const error = new ConnectionLostError(
       cause ? `connection lost: ${cause.message}` : "the server closed the connection",
       cause,
@@ -447,7 +438,7 @@ export class Writer implements LineSink {
     const signal = AbortSignal.any([this.#stop.signal, timeout.signal]);
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
     // A caller awaiting the host check holds the process; background reconnects do not.
-    if (!awaited) this.#unrefTimer(timer);
+    if (!awaited) unrefTimer(timer);
     try {
       return await this.#o.transport.connect({
         host: address.host,
@@ -488,9 +479,9 @@ export class Writer implements LineSink {
     this.#blocked = false;
     if (this.#connects++ > 0) this.reconnects++;
     this.#backoff.reset();
-    this.#lastProgress = this.#clock.now();
+    this.#hold.progress();
     conn.closed.then((error) => this.#lost(gen, error));
-    if (!this.#held) conn.unref();
+    if (!this.#hold.held) conn.unref();
     this.#o.events.connect(address);
   }
 
@@ -499,38 +490,8 @@ export class Writer implements LineSink {
     if (!this.#realTimers) return this.#clock.sleep(ms, this.#stop.signal);
     await sleep(ms, this.#stop.signal, (timer) => {
       this.#sleepTimer = timer;
-      if (!this.#held) this.#unrefTimer(timer);
+      if (!this.#hold.held) unrefTimer(timer);
     });
     this.#sleepTimer = undefined;
-  }
-
-  #unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-    const transport = this.#o.transport;
-    if (transport.unrefTimer) transport.unrefTimer(timer);
-    else (timer as { unref?: () => void }).unref?.();
-  }
-
-  /**
-   * Holds the process while lines are pending and the last progress is less
-   * than lingerMs ago; lets go otherwise. Re-checked by an unref'd timer.
-   */
-  #updateHold(): void {
-    const pending = !this.#stopped && this.pending > 0;
-    if (!pending) this.#episode = false;
-    const left = this.#o.lingerMs - (this.#clock.now() - this.#lastProgress);
-    const hold = pending && left > 0;
-    clearTimeout(this.#lingerTimer);
-    this.#lingerTimer = undefined;
-    if (hold) {
-      this.#lingerTimer = setTimeout(() => this.#updateHold(), left + 1);
-      this.#unrefTimer(this.#lingerTimer);
-    }
-    if (hold === this.#held) return;
-    this.#held = hold;
-    if (hold) this.#conn?.ref();
-    else {
-      this.#conn?.unref();
-      if (this.#sleepTimer !== undefined) this.#unrefTimer(this.#sleepTimer);
-    }
   }
 }

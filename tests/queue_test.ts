@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Batch, DropOldestQueue, PutEncoder } from "../mod.ts";
+import { OptionsError, PutEncoder, ValidationError } from "../mod.ts";
+import { type Batch, DropOldestQueue } from "../src/queue.ts";
 
 const utf8 = new TextDecoder();
 const text = (batch: Batch | undefined) => batch === undefined ? undefined : utf8.decode(batch.data);
@@ -111,9 +112,9 @@ describe("DropOldestQueue", () => {
   });
 
   it("rejects a negative or fractional capacity, and an empty line", () => {
-    assert.throws(() => new DropOldestQueue(-1), RangeError);
-    assert.throws(() => new DropOldestQueue(1.5), RangeError);
-    assert.throws(() => new DropOldestQueue(1).push(""), RangeError);
+    assert.throws(() => new DropOldestQueue(-1), OptionsError);
+    assert.throws(() => new DropOldestQueue(1.5), OptionsError);
+    assert.throws(() => new DropOldestQueue(1).push(""), ValidationError);
   });
 
   it("behaves as an array that drops its oldest, for any mix of pushes and takes", () => {

@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Backoff, Client, MemoryTransport, sleep, TokenBucket } from "../mod.ts";
+import { Client, MemoryTransport } from "../mod.ts";
+import { Backoff, sleep } from "../src/backoff.ts";
+import { TokenBucket } from "../src/rate_limit.ts";
 
 describe("TokenBucket", () => {
   it("grants a second's worth at once, then the rate", () => {

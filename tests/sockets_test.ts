@@ -266,7 +266,7 @@ describe("socketsTransport over a web-streams connect()", () => {
   it("has no hostname: hostTag must be a string or false", () => {
     const transport = socketsTransport(fakeNetwork().connect);
     assert.throws(() => new Client("h", { transport }), OptionsError);
-    assert.throws(() => socketsTransport("connect" as unknown as ConnectFunction), TypeError);
+    assert.throws(() => socketsTransport("connect" as unknown as ConnectFunction), OptionsError);
   });
 });
 
@@ -296,35 +296,47 @@ interface MiniflareLike {
 
 describe("on workerd, the Cloudflare Workers runtime (miniflare)", () => {
   let mf: MiniflareLike;
+  let workerCode = "";
 
   before(async () => {
     const root = repoRoot();
     const esbuild = await import("esbuild");
-    // What a Worker's bundler does: one ES module with the package inside;
-    // cloudflare:sockets and node:* stay imports for workerd to provide.
+    // What a Worker's bundler does (wrangler's conditions): one ES module with
+    // the package inside, resolved by name through package.json's exports to
+    // the npm build; only cloudflare:sockets stays an import, for workerd.
+    const dist = join(root, "dist", "web.js");
+    assert.ok(existsSync(dist), `${dist} is missing: npm test builds it (npm run build:dist)`);
     const bundle = await esbuild.build({
-      entryPoints: [join(root, "tests", "fixtures", "sockets_worker.ts")],
+      entryPoints: [join(root, "tests", "fixtures", "sockets_worker.js")],
       bundle: true,
       write: false,
       format: "esm",
       platform: "neutral",
+      conditions: ["workerd", "worker", "browser"],
       target: "es2022",
-      external: ["cloudflare:sockets", "node:*"],
+      external: ["cloudflare:sockets"],
       logLevel: "silent",
     });
+    workerCode = bundle.outputFiles[0].text;
     const { Miniflare } = await import("miniflare");
     // miniflare types Response with its own (undici's) class: keep to the web one here.
     mf = new Miniflare({
-      modules: [{ type: "ESModule", path: "worker.js", contents: bundle.outputFiles[0].text }],
+      modules: [{ type: "ESModule", path: "worker.js", contents: workerCode }],
       compatibilityDate: "2026-07-01",
-      // The package's default transport loads node:net lazily; the bundle keeps that import.
-      compatibilityFlags: ["nodejs_compat"],
+      // No compatibility flags: the bundle names no node: module.
     }) as unknown as MiniflareLike;
     await (await mf.dispatchFetch("http://worker/send?port=1&n=0")).arrayBuffer();
   });
 
   after(async () => {
     await mf?.dispose();
+  });
+
+  it("bundles @x/potsdb and @x/potsdb/sockets for workerd with no node: module", () => {
+    assert.ok(workerCode.includes("socketsTransport"), "the bundle holds the package");
+    assert.deepEqual(workerCode.match(/["']node:[a-z_/]+["']/g) ?? [], []);
+    const imports = [...workerCode.matchAll(/^\s*import\b[^;]*?from\s*["']([^"']+)["']/gm)].map((m) => m[1]);
+    assert.deepEqual(imports, ["cloudflare:sockets"]);
   });
 
   it("sends N points inside one request; close() delivers the exact bytes", async () => {

@@ -3,14 +3,8 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  Client,
-  type ClientStats,
-  ConnectError,
-  type Connection,
-  type ServerError,
-  type Transport,
-} from "../mod.ts";
+import { Client, type ClientStats, ConnectError, type ServerError } from "../mod.ts";
+import type { Connection, Transport } from "../src/transport/types.ts";
 import { transports, writesDuringSyncLoop } from "./helpers/transports.ts";
 import { closedPort, startServer, startSink, waitFor } from "./helpers/servers.ts";
 
@@ -26,7 +20,6 @@ function recording(inner: Transport): { transport: Transport; writes: number[] }
   const transport: Transport = {
     name: inner.name,
     hostname: inner.hostname,
-    unrefTimer: inner.unrefTimer,
     async connect(options) {
       const conn = await inner.connect(options);
       const wrapped: Connection = {

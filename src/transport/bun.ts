@@ -12,7 +12,7 @@
 
 import * as os from "node:os";
 import { BufferedConnection } from "./stream_connection.ts";
-import { lineSplitter } from "./lines.ts";
+import { lineSplitter, raceSignal } from "../runtime.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
 interface BunSocket {
@@ -104,23 +104,9 @@ export const bunTransport: Transport = {
         },
       },
     });
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => {
-        attempt.then((s) => s.terminate(), () => {});
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      socket = await Promise.race([attempt, aborted]);
-    } finally {
-      signal.removeEventListener("abort", onAbort!);
-    }
+    // A connect that completes after the abort is closed at once.
+    socket = await raceSignal(attempt, signal, (s) => s.terminate());
     return connection;
   },
   hostname: () => os.hostname(),
-  unrefTimer(timer) {
-    (timer as { unref?: () => void }).unref?.();
-  },
 };

@@ -38,7 +38,10 @@
  */
 
 import { Backoff, type BackoffOptions, sleep } from "../backoff.ts";
-import { OptionsError } from "../errors.ts";
+import { HttpError, OptionsError } from "../errors.ts";
+import { connectionClosed, unrefTimer } from "../runtime.ts";
+
+export { HttpError };
 import { utf8Length } from "../queue.ts";
 import type { Connection, ConnectOptions, Rejection, Transport } from "./types.ts";
 
@@ -71,45 +74,6 @@ export interface HttpTransportOptions {
   details?: boolean;
   /** The `fetch` to use. Default: the global one. */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
-}
-
-/**
- * An HTTP answer that is neither success nor a per-point refusal; the
- * request is retried. Reported as the `cause` of the client's `error` events.
- *
- * @example
- * ```ts
- * import { Client, type ConnectError } from "@x/potsdb";
- * import { HttpError, httpTransport } from "@x/potsdb/http";
- *
- * const metrics = new Client("localhost", { transport: httpTransport(), hostTag: false });
- * metrics.addEventListener("error", (event) => {
- *   const cause = (event as CustomEvent<ConnectError>).detail.cause;
- *   if (cause instanceof HttpError && cause.status === 401) console.log("check the credentials");
- * });
- * await metrics.close();
- * ```
- */
-export class HttpError extends Error {
-  /** The HTTP status. */
-  readonly status: number;
-  /** The start of the response body. */
-  readonly body: string;
-
-  /**
-   * Describes one HTTP answer that is retried.
-   *
-   * @param url the request's URL
-   * @param status the HTTP status
-   * @param body the response body (kept to 500 characters)
-   */
-  constructor(url: string, status: number, body: string) {
-    const text = body.length > 500 ? body.slice(0, 500) + "…" : body;
-    super(`POST ${url}: HTTP ${status}${text ? `: ${text}` : ""}`);
-    this.name = "HttpError";
-    this.status = status;
-    this.body = text;
-  }
 }
 
 const DEFAULT_MAX_BODY = 8192;
@@ -179,16 +143,6 @@ async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-  } else {
-    // Deno's timers are numbers, unref'd through its namespace.
-    const ns = (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno;
-    ns?.unrefTimer?.(timer as unknown as number);
-  }
-}
-
 function explain(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const cause = e.cause instanceof Error ? (e.cause as Error & { code?: string }) : undefined;
@@ -241,7 +195,7 @@ class HttpConnection implements Connection {
 
   write(bytes: Uint8Array, done: (error?: Error, rejected?: readonly Rejection[]) => void): boolean {
     if (this.#done || this.#ending) {
-      queueMicrotask(() => done(new Error("connection closed")));
+      queueMicrotask(() => done(connectionClosed()));
       return false;
     }
     const data = utf8Decoder.decode(bytes);
@@ -262,7 +216,7 @@ class HttpConnection implements Connection {
   }
 
   ready(): Promise<void> {
-    if (this.#done) return Promise.reject(new Error("connection closed"));
+    if (this.#done) return Promise.reject(connectionClosed());
     if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
@@ -502,7 +456,7 @@ class HttpConnection implements Connection {
     if (this.#done) return;
     this.#done = true;
     this.#abort.abort();
-    const lost = error ?? new Error("connection closed");
+    const lost = connectionClosed(error);
     const batches = this.#batches;
     this.#batches = [];
     this.#points = [];
@@ -535,7 +489,7 @@ class HttpConnection implements Connection {
  *   milliseconds: true,
  * });
  * metrics.addEventListener("drop", (event) => {
- *   const { reason, rejections } = (event as CustomEvent).detail;
+ *   const { reason, rejections = [] } = event.detail;
  *   if (reason === "rejected") for (const r of rejections) console.warn(r.line, r.reason);
  * });
  * metrics.send("app.requests", 1, { route: "home" });
@@ -599,6 +553,5 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
       };
       return Promise.resolve(new HttpConnection(settings, (error) => onError?.(error)));
     },
-    unrefTimer,
   };
 }

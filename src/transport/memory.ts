@@ -5,6 +5,7 @@
  * @module
  */
 
+import { connectionClosed } from "../runtime.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
 const utf8 = new TextDecoder();
@@ -24,7 +25,7 @@ class MemoryConnection implements Connection {
 
   write(data: Uint8Array, done: (error?: Error) => void): boolean {
     if (!this.#open) {
-      queueMicrotask(() => done(new Error("connection closed")));
+      queueMicrotask(() => done(connectionClosed()));
       return false;
     }
     this.#transport.chunks.push(utf8.decode(data));
@@ -33,7 +34,7 @@ class MemoryConnection implements Connection {
   }
 
   ready(): Promise<void> {
-    return this.#open ? Promise.resolve() : Promise.reject(new Error("connection closed"));
+    return this.#open ? Promise.resolve() : Promise.reject(connectionClosed());
   }
 
   end(): void {

@@ -12,7 +12,7 @@
 
 import * as net from "node:net";
 import * as os from "node:os";
-import { lineSplitter } from "./lines.ts";
+import { connectionClosed, lineSplitter, raceSignal } from "../runtime.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
 interface Unsettled {
@@ -40,7 +40,7 @@ class NodeConnection implements Connection {
 
   write(data: Uint8Array, done: (error?: Error) => void): boolean {
     if (this.#ended || this.#socket.destroyed) {
-      queueMicrotask(() => done(this.#error ?? new Error("connection closed")));
+      queueMicrotask(() => done(connectionClosed(this.#error)));
       return false;
     }
     const entry: Unsettled = { done, settled: false };
@@ -73,7 +73,7 @@ class NodeConnection implements Connection {
 
   ready(): Promise<void> {
     const socket = this.#socket;
-    if (socket.destroyed) return Promise.reject(this.#error ?? new Error("connection closed"));
+    if (socket.destroyed) return Promise.reject(connectionClosed(this.#error));
     if (!socket.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {
@@ -82,7 +82,7 @@ class NodeConnection implements Connection {
       };
       const onClose = () => {
         socket.off("drain", onDrain);
-        reject(this.#error ?? new Error("connection closed"));
+        reject(connectionClosed(this.#error));
       };
       socket.once("drain", onDrain);
       socket.once("close", onClose);
@@ -122,32 +122,21 @@ class NodeConnection implements Connection {
  */
 export const nodeTransport: Transport = {
   name: "node:net",
-  connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const socket = net.connect({ host, port, noDelay: true });
-      const onAbort = () => {
-        socket.destroy();
-        reject(signal.reason);
-      };
-      const onError = (e: Error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("error", onError);
-      socket.once("connect", () => {
-        signal.removeEventListener("abort", onAbort);
-        socket.off("error", onError);
-        resolve(new NodeConnection(socket, onLine));
-      });
+  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+    signal.throwIfAborted();
+    const socket = net.connect({ host, port, noDelay: true });
+    const opened = new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
     });
+    try {
+      // Destroying the socket on abort cancels the connect itself.
+      await raceSignal(opened, signal);
+    } catch (e) {
+      socket.destroy();
+      throw e;
+    }
+    return new NodeConnection(socket, onLine);
   },
   hostname: () => os.hostname(),
-  unrefTimer(timer) {
-    // On Deno, where this transport is the default, global timers are numbers.
-    if (typeof timer === "number") {
-      (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno?.unrefTimer(timer);
-    } else (timer as { unref?: () => void }).unref?.();
-  },
 };

@@ -37,8 +37,9 @@
  * @module
  */
 
+import { OptionsError } from "../errors.ts";
+import { raceSignal, readLines } from "../runtime.ts";
 import { BufferedConnection } from "./stream_connection.ts";
-import { lineSplitter } from "./lines.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
 /** Where a socket connects to: `{ hostname, port }`. */
@@ -82,34 +83,6 @@ export interface SocketsTransportOptions {
   name?: string;
 }
 
-function toError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
-}
-
-async function readLines(
-  readable: ReadableStream<Uint8Array>,
-  connection: BufferedConnection,
-  onLine: (line: string) => void,
-  isClosing: () => boolean,
-): Promise<void> {
-  const push = lineSplitter(onLine);
-  const decoder = new TextDecoder();
-  const reader = readable.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      push(decoder.decode(value, { stream: true }));
-    }
-    connection.finish();
-  } catch (e) {
-    // Reading fails once we closed the socket ourselves: that is a clean end.
-    connection.finish(isClosing() ? undefined : toError(e));
-  } finally {
-    reader.releaseLock();
-  }
-}
-
 /**
  * Makes a transport that opens connections with the given `connect()`.
  *
@@ -139,7 +112,7 @@ async function readLines(
  */
 export function socketsTransport(connect: ConnectFunction, options: SocketsTransportOptions = {}): Transport {
   if (typeof connect !== "function") {
-    throw new TypeError(
+    throw new OptionsError(
       'socketsTransport needs a connect() function, e.g. import { connect } from "cloudflare:sockets"',
     );
   }
@@ -159,21 +132,11 @@ export function socketsTransport(connect: ConnectFunction, options: SocketsTrans
       };
       // `closed` rejects on a reset; the reader reports that, so nothing is left unhandled.
       socket.closed.catch(() => {});
-      let onAbort: (() => void) | undefined;
       try {
-        await new Promise<void>((resolve, reject) => {
-          onAbort = () => {
-            closeSocket();
-            reject(signal.reason);
-          };
-          signal.addEventListener("abort", onAbort, { once: true });
-          socket.opened.then(() => resolve(), reject);
-        });
+        await raceSignal(socket.opened, signal);
       } catch (e) {
         closeSocket();
         throw e;
-      } finally {
-        signal.removeEventListener("abort", onAbort!);
       }
       const writer = socket.writable.getWriter();
       const connection = new BufferedConnection({
@@ -187,7 +150,8 @@ export function socketsTransport(connect: ConnectFunction, options: SocketsTrans
         ref() {},
         unref() {},
       });
-      readLines(socket.readable, connection, onLine, () => closing);
+      // Reading fails once we closed the socket ourselves: that is a clean end.
+      readLines(socket.readable, onLine, () => closing).then((error) => connection.finish(error));
       return connection;
     },
   };

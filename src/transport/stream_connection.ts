@@ -7,6 +7,7 @@
  * @module
  */
 
+import { connectionClosed } from "../runtime.ts";
 import type { Connection } from "./types.ts";
 
 /** Bytes buffered before `write()` asks the caller to wait. */
@@ -56,7 +57,7 @@ export class BufferedConnection implements Connection {
 
   write(data: Uint8Array, done: (error?: Error) => void): boolean {
     if (this.#done || this.#ending) {
-      const error = this.#error ?? new Error("connection closed");
+      const error = connectionClosed(this.#error);
       queueMicrotask(() => done(error));
       return false;
     }
@@ -67,7 +68,7 @@ export class BufferedConnection implements Connection {
   }
 
   ready(): Promise<void> {
-    if (this.#done) return Promise.reject(this.#error ?? new Error("connection closed"));
+    if (this.#done) return Promise.reject(connectionClosed(this.#error));
     if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
@@ -106,7 +107,7 @@ export class BufferedConnection implements Connection {
   /** Accounts for `n` bytes of `item` written; false when the socket is full or closed. */
   #advance(item: Pending, n: number): boolean {
     if (n < 0) {
-      this.finish(new Error("connection closed"));
+      this.finish(connectionClosed());
       return false;
     }
     const bytes = item.bytes;
@@ -133,7 +134,7 @@ export class BufferedConnection implements Connection {
     if (this.#done) return;
     this.#done = true;
     this.#error = error;
-    const lost = error ?? new Error("connection closed");
+    const lost = connectionClosed(error);
     const pending = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;

@@ -80,7 +80,8 @@ export interface Connection {
  *
  * @example A transport that wraps another and counts connections
  * ```ts
- * import { Client, autoTransport, type Transport } from "@x/potsdb";
+ * import { autoTransport, Client } from "@x/potsdb";
+ * import type { Transport } from "@x/potsdb/transport";
  *
  * let connects = 0;
  * const counting: Transport = {
@@ -108,6 +109,4 @@ export interface Transport {
   connect(options: ConnectOptions): Promise<Connection>;
   /** This machine's hostname, for `hostTag: true`. */
   hostname?(): string | undefined;
-  /** Makes a timer stop keeping the process alive (Deno's timers are numbers). */
-  unrefTimer?(timer: ReturnType<typeof setTimeout>): void;
 }

@@ -1,7 +1,8 @@
 // The transports every TCP test runs through on this runtime: the default (node:net), and
 // the runtime's own sockets where it has them (Deno.connect, Bun.connect).
 
-import { autoTransport, type Transport } from "../../mod.ts";
+import { autoTransport } from "../../mod.ts";
+import type { Transport } from "../../src/transport/types.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
 import { denoTransport } from "../../src/transport/deno.ts";
 

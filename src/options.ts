@@ -1,0 +1,168 @@
+/**
+ * The client's options: what each means, its default, and the checks that
+ * turn a wrong one into an `OptionsError` at construction.
+ *
+ * @module
+ */
+
+import type { BackoffOptions } from "./backoff.ts";
+import { OptionsError } from "./errors.ts";
+import { DEFAULT_MAX_TAGS, type EncoderOptions, sanitizeName } from "./put.ts";
+import { defaultTransport } from "./transport/default.ts";
+import type { Transport } from "./transport/types.ts";
+import type { Address, Clock } from "./writer.ts";
+
+/** Options of `Client`; every one has a default. */
+export interface ClientOptions {
+  /** TCP port, for hosts given without one. Default 4242. */
+  port?: number;
+  /** Most points waiting to be written; when full the oldest is dropped. 0 = unbounded. Default 100000. */
+  qsize?: number;
+  /**
+   * The `host` tag added to every point that has none: `true` = this
+   * machine's hostname, a string = that name, `false`/`null` = none. Default true.
+   */
+  hostTag?: boolean | string | null;
+  /** Most metrics written per second (token bucket, bursts up to one second's worth). 0 = unlimited. Default 0. */
+  mps?: number;
+  /** Most tags per point, host tag included (OpenTSDB's `tsd.storage.max_tags`). Default 8. */
+  maxTags?: number;
+  /** Replace invalid characters with `_` and drop empty tags instead of throwing. Default false. */
+  sanitize?: boolean;
+  /** Default timestamps (and Dates) in milliseconds instead of seconds. Default false. */
+  milliseconds?: boolean;
+  /** How to reach the server. Default: `autoTransport` (`node:net` on Node, Deno and Bun). */
+  transport?: Transport;
+  /** Longest wait for one connection attempt, in ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** How long `close()` may take to deliver what is queued, in ms. Default 10000. */
+  closeTimeoutMs?: number;
+  /**
+   * How long, in ms, pending points may keep the process alive without any
+   * progress (a script that ends without `close()` against a dead server
+   * exits after this). Default 2000.
+   */
+  lingerMs?: number;
+  /** Largest single write in bytes (lines are coalesced up to it). Default 65536. */
+  batchBytes?: number;
+  /** Reconnect backoff: `initialMs` (100), `maxMs` (30000), `factor` (2); jittered. */
+  reconnect?: BackoffOptions;
+  /** Closes the client (as `close()`) when aborted. */
+  signal?: AbortSignal;
+  /** Time source for timestamps, the rate limit and its sleeps (tests). */
+  clock?: Clock;
+}
+
+/** {@linkcode ClientOptions} checked, with every default filled in. */
+export interface ResolvedOptions {
+  addresses: Address[];
+  qsize: number;
+  mps: number;
+  batchBytes: number;
+  connectTimeoutMs: number;
+  closeTimeoutMs: number;
+  lingerMs: number;
+  transport: Transport;
+  encoder: EncoderOptions;
+  reconnect: BackoffOptions | undefined;
+  clock: Clock | undefined;
+}
+
+/**
+ * Checks a client's options and fills in the defaults.
+ *
+ * @param host `host`, `host:port`, `[v6]:port`, or several of them
+ * @param options what the caller passed
+ * @returns the options the client runs with
+ * @throws {OptionsError} for an option that cannot work
+ *
+ * @example
+ * ```ts
+ * import { resolveOptions } from "./options.ts";
+ * import { MemoryTransport } from "./transport/memory.ts";
+ *
+ * const o = resolveOptions(["a", "b:4243"], { transport: new MemoryTransport(), hostTag: "web1" });
+ * console.assert(o.addresses[1].port === 4243 && o.qsize === 100_000);
+ * ```
+ */
+export function resolveOptions(host: string | readonly string[], options: ClientOptions): ResolvedOptions {
+  const port = integer("port", options.port ?? 4242, 1, 65535);
+  const mps = options.mps ?? 0;
+  if (!(mps >= 0) || !Number.isFinite(mps)) throw new OptionsError(`mps must be >= 0, got ${mps}`);
+  const transport = options.transport ?? defaultTransport();
+  if (transport === undefined) {
+    throw new OptionsError(
+      "this runtime has no TCP sockets: pass a transport, e.g. socketsTransport(connect) from " +
+        '"@x/potsdb/sockets" or httpTransport() from "@x/potsdb/http"',
+    );
+  }
+  return {
+    addresses: parseAddresses(host, port),
+    qsize: integer("qsize", options.qsize ?? 100_000, 0),
+    mps,
+    batchBytes: integer("batchBytes", options.batchBytes ?? 65536, 1024),
+    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 5000, 1),
+    closeTimeoutMs: integer("closeTimeoutMs", options.closeTimeoutMs ?? 10_000, 0),
+    lingerMs: integer("lingerMs", options.lingerMs ?? 2000, 0),
+    transport,
+    encoder: {
+      maxTags: integer("maxTags", options.maxTags ?? DEFAULT_MAX_TAGS, 1),
+      sanitize: options.sanitize,
+      host: hostTag(options.hostTag, transport),
+      milliseconds: options.milliseconds,
+    },
+    reconnect: options.reconnect,
+    clock: options.clock,
+  };
+}
+
+/**
+ * Checks a whole number option.
+ *
+ * @param name the option, for the message
+ * @param value its value
+ * @param min smallest allowed
+ * @param max largest allowed
+ * @returns `value`
+ * @throws {OptionsError} when it is not a whole number in range
+ */
+export function integer(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new OptionsError(`${name} must be an integer in ${min}..${max}, got ${value}`);
+  }
+  return value;
+}
+
+function hostTag(option: ClientOptions["hostTag"], transport: Transport): string | undefined {
+  const value = option === undefined ? true : option;
+  if (typeof value === "string") return value; // the encoder checks it
+  if (value === false || value === null) return undefined;
+  if (value !== true) throw new OptionsError("hostTag must be true, false, null or a string");
+  const name = transport.hostname?.();
+  if (!name) {
+    throw new OptionsError(
+      `hostTag: true needs this machine's hostname, which the ${transport.name} transport ` +
+        "cannot tell: pass hostTag as a string, or false",
+    );
+  }
+  return sanitizeName(name);
+}
+
+function parseAddresses(host: string | readonly string[], port: number): Address[] {
+  const hosts = typeof host === "string" ? [host] : host;
+  if (hosts.length === 0) throw new OptionsError("at least one host is needed");
+  return hosts.map((h) => {
+    if (typeof h !== "string" || h === "") throw new OptionsError(`host must be a non-empty string`);
+    const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(h);
+    if (v6) return { host: v6[1], port: v6[2] ? toPort(v6[2], h) : port };
+    const hp = /^([^:]+):(\d+)$/.exec(h);
+    if (hp) return { host: hp[1], port: toPort(hp[2], h) };
+    return { host: h, port };
+  });
+}
+
+function toPort(s: string, where: string): number {
+  const port = Number(s);
+  if (!(port >= 1 && port <= 65535)) throw new OptionsError(`bad port in ${JSON.stringify(where)}`);
+  return port;
+}
