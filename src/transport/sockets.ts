@@ -9,11 +9,10 @@
  * e.g. with `ctx.waitUntil(client.close())`. Workers have no hostname to
  * tag points with: pass `hostTag` as a string, or `false`.
  *
- * Bundling: the package's root module picks the Node, Deno or Bun transport
- * with a lazy `import()`, which a Worker's bundler still follows, so the
- * bundle names `node:net` and `node:os`. Enable the `nodejs_compat`
- * compatibility flag (tested with compatibility date 2026-07-01); nothing
- * of Node's is used at run time when a transport is passed.
+ * Bundling: a Worker's bundler resolves `@x/potsdb` through the package's
+ * `workerd` (or `worker`, `browser`) export condition to an entry with no
+ * TCP default, so the bundle names no `node:` module and needs no
+ * `nodejs_compat` flag (tested on workerd with compatibility date 2026-07-01).
  *
  * @example A Cloudflare Worker
  * ```ts ignore
