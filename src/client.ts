@@ -120,6 +120,9 @@ export type ClientEventType = keyof ClientEventMap;
 
 const DROP_EVENT_INTERVAL_MS = 1000;
 
+/** A listener, typed for one event or not. */
+type AnyListener = ((event: never) => unknown) | EventListenerObject | null;
+
 /**
  * A fire-and-forget OpenTSDB client. `send()` validates and queues a point
  * and returns at once; a background writer delivers the queue over one TCP
@@ -453,7 +456,7 @@ export class Client extends EventTarget {
   ): void;
   override addEventListener(
     type: string,
-    listener: ((event: never) => unknown) | EventListenerObject | null,
+    listener: AnyListener,
     options?: AddEventListenerOptions | boolean,
   ): void {
     if (listener === null) return;
@@ -478,26 +481,9 @@ export class Client extends EventTarget {
    * Removes a listener added with {@linkcode Client.addEventListener}.
    *
    * @param type the event's name
-   * @param listener the listener as it was added
+   * @param listener the listener as it was added (typed or not)
    * @param options as for `EventTarget.removeEventListener`
    */
-  override removeEventListener<K extends keyof ClientEventMap>(
-    type: K,
-    listener: ((this: Client, event: ClientEventMap[K]) => unknown) | null,
-    options?: EventListenerOptions | boolean,
-  ): void;
-  /**
-   * Removes a listener for any event type, as `EventTarget` does.
-   *
-   * @param type the event's name
-   * @param listener the listener as it was added
-   * @param options as for `EventTarget.removeEventListener`
-   */
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: EventListenerOptions | boolean,
-  ): void;
   override removeEventListener(
     type: string,
     listener: ((event: never) => unknown) | EventListenerObject | null,

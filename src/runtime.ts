@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConnectionLostError } from "./errors.ts";
+import { ConnectionLostError, OptionsError } from "./errors.ts";
 
 /**
  * Stops a timer from keeping the process alive. Node's and Bun's timers
@@ -182,4 +182,72 @@ export async function readLines(
       // a reader with a read still pending on some runtimes
     }
   }
+}
+
+/**
+ * Callers waiting for a connection to take more bytes (`ready()`): each
+ * gets a promise, released together when there is room, or rejected
+ * together when the connection ends.
+ *
+ * @example
+ * ```ts
+ * import { ReadyWaiters } from "./runtime.ts";
+ *
+ * const waiters = new ReadyWaiters();
+ * const ready = waiters.wait();
+ * waiters.resolveAll();
+ * await ready;
+ * ```
+ */
+export class ReadyWaiters {
+  #list: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  /**
+   * Waits for the next release.
+   *
+   * @returns a promise that settles with the next `resolveAll` or `rejectAll`
+   */
+  wait(): Promise<void> {
+    return new Promise((resolve, reject) => this.#list.push({ resolve, reject }));
+  }
+
+  /** Releases every waiter. */
+  resolveAll(): void {
+    const list = this.#list;
+    this.#list = [];
+    for (const w of list) w.resolve();
+  }
+
+  /**
+   * Fails every waiter.
+   *
+   * @param error what they get
+   */
+  rejectAll(error: Error): void {
+    const list = this.#list;
+    this.#list = [];
+    for (const w of list) w.reject(error);
+  }
+}
+
+/**
+ * A runtime's global namespace (`Deno`, `Bun`), for the transport made for
+ * that runtime.
+ *
+ * @param name the global's name
+ * @param transport the transport that needs it, for the message
+ * @returns the namespace
+ * @throws {OptionsError} on another runtime
+ *
+ * @example
+ * ```ts
+ * import { runtimeNamespace } from "./runtime.ts";
+ *
+ * if ("Deno" in globalThis) console.log(runtimeNamespace<{ pid: number }>("Deno", "denoTransport").pid);
+ * ```
+ */
+export function runtimeNamespace<T>(name: "Deno" | "Bun", transport: string): T {
+  const ns = (globalThis as Record<string, unknown>)[name] as T | undefined;
+  if (!ns) throw new OptionsError(`${transport} needs the ${name} runtime`);
+  return ns;
 }

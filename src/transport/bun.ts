@@ -12,7 +12,7 @@
 
 import * as os from "node:os";
 import { BufferedConnection } from "./stream_connection.ts";
-import { lineSplitter, raceSignal } from "../runtime.ts";
+import { lineSplitter, raceSignal, runtimeNamespace } from "../runtime.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
 interface BunSocket {
@@ -38,11 +38,7 @@ interface BunNamespace {
   connect(options: { hostname: string; port: number; socket: BunHandlers }): Promise<BunSocket>;
 }
 
-function bun(): BunNamespace {
-  const ns = (globalThis as { Bun?: BunNamespace }).Bun;
-  if (!ns) throw new Error("bunTransport needs the Bun runtime");
-  return ns;
-}
+const bun = () => runtimeNamespace<BunNamespace>("Bun", "bunTransport");
 
 /**
  * Connects with `Bun.connect`.

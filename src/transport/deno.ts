@@ -9,7 +9,7 @@
  * @module
  */
 
-import { raceSignal, readLines } from "../runtime.ts";
+import { raceSignal, readLines, runtimeNamespace } from "../runtime.ts";
 import { BufferedConnection } from "./stream_connection.ts";
 import type { Connection, ConnectOptions, Transport } from "./types.ts";
 
@@ -29,11 +29,7 @@ interface DenoNamespace {
   hostname(): string;
 }
 
-function deno(): DenoNamespace {
-  const ns = (globalThis as { Deno?: DenoNamespace }).Deno;
-  if (!ns) throw new Error("denoTransport needs the Deno runtime");
-  return ns;
-}
+const deno = () => runtimeNamespace<DenoNamespace>("Deno", "denoTransport");
 
 /**
  * Connects with `Deno.connect`.

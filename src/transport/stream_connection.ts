@@ -7,7 +7,7 @@
  * @module
  */
 
-import { connectionClosed } from "../runtime.ts";
+import { connectionClosed, ReadyWaiters } from "../runtime.ts";
 import type { Connection } from "./types.ts";
 
 /** Bytes buffered before `write()` asks the caller to wait. */
@@ -47,7 +47,7 @@ export class BufferedConnection implements Connection {
   #ending = false;
   #done = false;
   #error: Error | undefined;
-  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  readonly #waiters = new ReadyWaiters();
   #resolveClosed!: (e: Error | undefined) => void;
 
   constructor(driver: SocketDriver) {
@@ -70,7 +70,7 @@ export class BufferedConnection implements Connection {
   ready(): Promise<void> {
     if (this.#done) return Promise.reject(connectionClosed(this.#error));
     if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return this.#waiters.wait();
   }
 
   /** Writes buffered data until the socket pushes back or the buffer is empty. */
@@ -124,9 +124,7 @@ export class BufferedConnection implements Connection {
 
   #settleWaiters(): void {
     if (this.#pendingBytes >= HIGH_WATER_MARK) return;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w.resolve();
+    this.#waiters.resolveAll();
   }
 
   /** Marks the connection ended; pending writes fail with `error`. */
@@ -139,9 +137,7 @@ export class BufferedConnection implements Connection {
     this.#pending = [];
     this.#pendingBytes = 0;
     for (const p of pending) queueMicrotask(() => p.done(lost));
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w.reject(lost);
+    this.#waiters.rejectAll(lost);
     try {
       this.#driver.close();
     } catch {
