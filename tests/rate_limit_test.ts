@@ -26,6 +26,21 @@ describe("TokenBucket", () => {
     assert.equal(b.available(), 10);
   });
 
+  it("a clock stepping back resets the reference time: no negative refill, no stall", () => {
+    let now = 10_000_000;
+    const b = new TokenBucket(10, 10, () => now);
+    assert.equal(b.take(10), 10);
+    now -= 3_600_000; // the clock steps back an hour
+    assert.equal(b.available(), 0, "a step back adds no tokens");
+    assert.equal(b.msUntil(1), 100, "the wait is the rate's, not the hour's");
+    now += 100;
+    assert.equal(b.take(10), 1);
+    now += 500;
+    assert.equal(b.take(10), 5);
+    now += 10_000;
+    assert.equal(b.available(), 10);
+  });
+
   it("rejects a zero rate", () => {
     assert.throws(() => new TokenBucket(0), RangeError);
   });
@@ -49,6 +64,32 @@ describe("mps limit in the writer (virtual clock)", () => {
     assert.ok(now >= 4000 && now <= 4100, `virtual time ${now} ms`);
     // No write ever exceeds what the bucket allowed in that instant.
     for (const chunk of transport.chunks) assert.ok(chunk.split("\n").length - 1 <= 1000);
+    await client.close();
+  });
+
+  it("keeps delivering at mps when the clock steps back an hour", async () => {
+    let now = 10_000_000;
+    let slept = 0;
+    let stepped = false;
+    const clock = {
+      now: () => now,
+      sleep: async (ms: number) => {
+        slept += ms;
+        now += ms;
+        if (!stepped) {
+          stepped = true;
+          now -= 3_600_000;
+        }
+        await Promise.resolve();
+      },
+    };
+    const transport = new MemoryTransport();
+    const client = new Client("memory", { transport, mps: 10, clock, hostTag: false });
+    for (let i = 0; i < 30; i++) client.send("m", i, { a: "b" }, 1700000000);
+    await client.flush();
+    assert.equal(transport.lines().length, 30);
+    // 10 at once, then 20 at 10 per second: two virtual seconds of waiting, not an hour.
+    assert.ok(slept >= 2000 && slept <= 2100, `slept ${slept} virtual ms`);
     await client.close();
   });
 
