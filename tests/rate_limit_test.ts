@@ -117,6 +117,44 @@ describe("Backoff", () => {
     assert.equal(top.next(), 100);
   });
 
+  it("sleep() never arms a timer beyond 2^31-1 ms: a longer wait is a chain of timers", async () => {
+    // A delay above 2^31-1 ms is taken as ~1 ms by every runtime: with mps 1e-7 the
+    // writer would wake every millisecond. Spy on the timers instead of waiting.
+    const bucket = new TokenBucket(1e-7, 1, () => 0);
+    assert.equal(bucket.take(1), 1);
+    const wait = bucket.msUntil(1);
+    assert.equal(wait, 1e10);
+    const armed: { fn: () => void; ms: number }[] = [];
+    const seen: unknown[] = [];
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    let resolved = false;
+    // Only microtasks run while the spies are in place: no real timer is armed meanwhile.
+    globalThis.setTimeout = ((fn: () => void, ms: number) => {
+      armed.push({ fn, ms });
+      return { unref() {}, ref() {} };
+    }) as unknown as typeof setTimeout;
+    globalThis.clearTimeout = (() => {}) as typeof clearTimeout;
+    try {
+      const slept = sleep(wait, undefined, (timer) => seen.push(timer)).then(() => {
+        resolved = true;
+      });
+      // Fire each timer as it comes due.
+      while (!resolved && armed.length <= 10) {
+        armed[armed.length - 1].fn();
+        await Promise.resolve();
+      }
+      await slept;
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
+    assert.ok(armed.every((t) => t.ms <= 2147483647), armed.map((t) => t.ms).join(","));
+    assert.equal(armed.reduce((sum, t) => sum + t.ms, 0), 1e10, "the chain adds up to the wait");
+    assert.equal(armed.length, Math.ceil(1e10 / 2147483647));
+    assert.equal(seen.length, armed.length, "onTimer sees every timer of the chain (to unref it)");
+  });
+
   it("sleep() resolves early on abort", async () => {
     const c = new AbortController();
     const t0 = Date.now();
