@@ -5,10 +5,12 @@
  *
  * Rules (OpenTSDB 2.x, see `Tags.validateString`, `TSDB.checkTimestampAndTags`):
  * - metric, tag keys and tag values are non-empty and made of `a-z A-Z 0-9 - _ . /`
- *   or Unicode letters of the Basic Multilingual Plane;
+ *   or Unicode letters of the Basic Multilingual Plane (Java's `Character.isLetter`
+ *   on each UTF-16 unit: `é` yes; `٣`, a combining accent or a letter outside the
+ *   BMP no — `isLetterOrDigit` was OpenTSDB 1.x, which had no `-`);
  * - 1 to `maxTags` (default 8) tags with unique keys;
- * - the timestamp is an integer: ≤ 4294967295 is seconds, up to 13 digits is
- *   milliseconds;
+ * - the timestamp is an integer from 1: ≤ 4294967295 is seconds, up to 13 digits
+ *   is milliseconds (the telnet `put` refuses 0 as "invalid timestamp");
  * - integer values have at most 19 digits (int64); a float must contain `.`
  *   or `e`; NaN and ±Infinity are rejected;
  * - a line is at most 1023 bytes before its newline, or the server drops the
@@ -548,7 +550,7 @@ export class PutEncoder {
         code,
         field,
         s === "" ? `${field} is empty` : `${field} ${JSON.stringify(s)} has a character OpenTSDB rejects ` +
-          "(allowed: letters, digits, - _ . /)",
+          "(allowed: a-z A-Z 0-9 - _ . / and Unicode letters; no other digits, marks or symbols)",
       );
     }
     if (valid.size >= CACHE_LIMIT) valid.clear();

@@ -47,6 +47,23 @@ describe("encodePut", () => {
       "put température 1700000000 1 ville=Zürich\n",
     );
   });
+
+  it("refuses non-ASCII digits and combining marks, as OpenTSDB 2.x's Character.isLetter does", () => {
+    // "é" precomposed is a letter; "e" + U+0301 (a combining accent) and "٣" (an Arabic-Indic
+    // digit) are not letters, and OpenTSDB 2.x allows no digits beyond 0-9.
+    assert.equal(encodePut("m", 1, { k: "é" }, TS), "put m 1700000000 1 k=é\n");
+    assert.ok(isValidName("ǅ"));
+    for (const name of ["m٣", "e\u0301", "Ⅻ"]) {
+      assert.throws(() => encodePut(name, 1, { a: "b" }, TS), (e: unknown) => {
+        assert.ok(e instanceof ValidationError);
+        assert.equal(e.code, "INVALID_METRIC");
+        // The message names the rule exactly: ASCII digits, Unicode letters.
+        assert.match(e.message, /0-9/);
+        assert.match(e.message, /Unicode letters/);
+        return true;
+      });
+    }
+  });
 });
 
 describe("values", () => {
@@ -112,6 +129,7 @@ describe("timestamps", () => {
   });
 
   it("rejects zero, negatives, 14 digits and non-times", () => {
+    // 0 too: OpenTSDB's telnet `put` answers "invalid timestamp" for anything <= 0.
     for (const t of [0, -1, 10000000000000, NaN, Infinity, new Date(NaN), "1" as unknown as number]) {
       rejects(() => formatTimestamp(t), "INVALID_TIMESTAMP");
     }
