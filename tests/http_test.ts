@@ -253,6 +253,46 @@ describe("httpTransport against a fake OpenTSDB", () => {
     }
   });
 
+  it("details: false still counts exactly: the server stored the good points of a refused body", async () => {
+    // Like OpenTSDB: each point is stored or refused on its own; without `?details` a body
+    // with a refused point gets a generic 400 that names none of them.
+    const stored: JsonPoint[] = [];
+    const tsd = await startFakeTsd((points, _n, request) => {
+      const bad = points.filter((p) => Number(p.value) < 0);
+      stored.push(...points.filter((p) => Number(p.value) >= 0));
+      if (bad.length === 0) return { status: 204 };
+      if (!new URL(request.url ?? "/", "http://x").searchParams.has("details")) {
+        return {
+          status: 400,
+          body: JSON.stringify({
+            error: {
+              code: 400,
+              message: "One or more data points had errors",
+              details: 'Please see the TSD logs or append "details" to the put request',
+            },
+          }),
+        };
+      }
+      const errors = bad.map((p) => ({ datapoint: p, error: "Unable to store the value" }));
+      return {
+        status: 400,
+        body: JSON.stringify({ success: points.length - bad.length, failed: bad.length, errors }),
+      };
+    });
+    try {
+      const c = client(tsd.port, { details: false });
+      const values = [1, -2, 3, 4, -5];
+      values.forEach((v, i) => c.send("http.points", v, { i }, TS + i));
+      const stats = await c.close({ timeoutMs: 5000 });
+      assert.deepEqual(stored.map((p) => p.value), [1, 3, 4]);
+      assert.equal(stats.dropped.rejected, 2, "only the refused points count as dropped");
+      assert.equal(stats.sent, 3);
+      balanced(stats);
+    } finally {
+      await tsd.close();
+    }
+  });
+
   it("400 with OpenTSDB's error object refuses the body; a 400 of another kind is retried", async () => {
     const tsd = await startFakeTsd((_points, n) =>
       n === 0

@@ -67,7 +67,15 @@ export interface HttpTransportOptions {
   requestTimeoutMs?: number;
   /** Delays between retries of a failed request: `initialMs` (100), `maxMs` (10000), `factor` (2). */
   retry?: BackoffOptions;
-  /** Ask for per-point errors (`?details`), so refused points are named. Default true. */
+  /**
+   * Ignored: requests always ask for per-point errors (`?details`).
+   *
+   * OpenTSDB stores the good points of a body and refuses the others one by one;
+   * without `?details` its 400 does not say which, so the transport could only
+   * count the whole body as refused, stored points included.
+   *
+   * @deprecated has no effect
+   */
   details?: boolean;
   /** The `fetch` to use. Default: the global one. */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
@@ -582,7 +590,8 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
     headers.authorization = `Bearer ${options.bearerToken}`;
   }
   const fetcher = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
-  const query = options.details === false ? "" : "?details";
+  // Always: only the details tell which points of a refused body the server stored.
+  const query = "?details";
   return {
     name: `http${gzipOn ? "+gzip" : ""}`,
     connect({ host, port, signal, onError }: ConnectOptions): Promise<Connection> {
