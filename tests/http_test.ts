@@ -187,6 +187,82 @@ describe("httpTransport against a fake OpenTSDB", () => {
     }
   });
 
+  it("VictoriaMetrics' answer to a too large body also shrinks the bodies", async () => {
+    // gzip off: the JSON the server parsed is, byte for byte, the body on the wire.
+    const tsd = await startFakeTsd((points) =>
+      JSON.stringify(points).length > 4096
+        ? {
+          status: 400,
+          body:
+            "too big HTTP OpenTSDB request; mustn't exceed `-opentsdbhttp.maxInsertRequestSize=4096` bytes",
+        }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const n = 500;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+      assert.equal(stats.dropped.total, 0);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a refusal that merely mentions 'too large' is a refusal, not a body limit", async () => {
+    const tsd = await startFakeTsd((points) => {
+      const errors = points.filter((p) => Number(p.value) < 0).map((p) => ({
+        datapoint: p,
+        error: "Value too large: request entity too large",
+      }));
+      return errors.length === 0 ? { status: 204 } : {
+        status: 400,
+        body: JSON.stringify({ success: points.length - errors.length, failed: errors.length, errors }),
+      };
+    });
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const n = 1000;
+      for (let i = 0; i < n; i++) c.send("http.points", i === 0 ? -1 : i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.equal(stats.dropped.rejected, 1);
+      assert.equal(stats.sent, n - 1);
+      // Stored once each: nothing was resent as if the body had been too large.
+      assert.deepEqual(tsd.stored, Array.from({ length: n - 1 }, (_, i) => point(i + 1)));
+      const sizes = tsd.requests.map((r) => r.size).slice(0, -1);
+      assert.ok(sizes.every((size) => size > 4096), `the body limit stayed: ${sizes.join(",")}`);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a lowered body limit grows back after a run of successful requests", async () => {
+    // One 413 (a proxy, a server briefly configured lower), then bodies of 8192 bytes pass again.
+    const tsd = await startFakeTsd((_p, n) =>
+      n === 0
+        ? { status: 413, body: "<html><body>413 Request Entity Too Large</body></html>" }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      const n = 5000;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(stats.sent, n);
+      assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+      assert.equal(errors.length, 1, "the 413 is reported once");
+      const sizes = tsd.requests.map((r) => r.size);
+      assert.ok(sizes[1] <= 4096, `halved after the 413: ${sizes[1]}`);
+      assert.ok(sizes.every((size) => size <= 8192));
+      assert.ok(sizes.slice(2, -1).some((size) => size > 4096 + 1024), `grew back: ${sizes.join(",")}`);
+    } finally {
+      await tsd.close();
+    }
+  });
+
   it("a server whose limit is below one point: the others pass, that point is refused", async () => {
     const tsd = await startFakeTsd(undefined, 400);
     try {

@@ -15,6 +15,9 @@
  *   400 that is not OpenTSDB's) are retried with a capped backoff, in order, without losing a point;
  *   each failed request is counted in `stats().connectFailures` and reported
  *   by an `error` event.
+ * - A body refused for its size (a 413, or the 400 that OpenTSDB or
+ *   VictoriaMetrics answers for it) is sent again in halves; the limit
+ *   doubles back toward `maxBodyBytes` after a run of successful requests.
  * - Requests go one at a time, so points arrive in the order sent.
  * - The transport knows no hostname: pass `hostTag` as a string, or `false`.
  *   It opens no connection up front, so `Client.connect`'s start-up check
@@ -122,6 +125,13 @@ export class HttpError extends Error {
 
 const DEFAULT_MAX_BODY = 8192;
 const MIN_MAX_BODY = 2048;
+/** Successful requests after which a lowered body limit doubles again (up to `maxBodyBytes`). */
+const GROW_AFTER = 50;
+/** OpenTSDB 2.x's answer (in `{"error":{"message":…}}`) to a body over its chunk size, 8192 bytes by default. */
+const OPENTSDB_TOO_LARGE = /^Chunked request not supported\.?$/i;
+/** VictoriaMetrics' plain-text answer to a body over `-opentsdbhttp.maxInsertRequestSize`. */
+const VICTORIA_TOO_LARGE =
+  /too big HTTP OpenTSDB request; mustn't exceed `?-opentsdbhttp\.maxInsertRequestSize/;
 /** Bytes of lines buffered before `write()` asks the writer to wait. */
 const HIGH_WATER_MARK = 256 * 1024;
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
@@ -197,6 +207,25 @@ function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   }
 }
 
+/**
+ * Whether an answer refuses the body for its size, so that a smaller one may
+ * pass: a 413, or a 400 in the servers' own words for it. Only these: a
+ * per-point refusal whose reason or echoed point happens to say "too large"
+ * must not shrink every later request.
+ */
+function tooLarge(status: number, text: string): boolean {
+  if (status === 413) return true;
+  if (status !== 400) return false;
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return VICTORIA_TOO_LARGE.test(text);
+  }
+  const message = (answer as { error?: { message?: unknown } } | null)?.error?.message;
+  return typeof message === "string" && OPENTSDB_TOO_LARGE.test(message.trim());
+}
+
 function explain(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const cause = e.cause instanceof Error ? (e.cause as Error & { code?: string }) : undefined;
@@ -236,6 +265,8 @@ class HttpConnection implements Connection {
   #ratio = 4;
   /** The body limit, lowered when the server refuses a body as too large. */
   #limit: number;
+  /** Successful requests since the limit was last lowered or raised. */
+  #fits = 0;
   #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #resolveClosed!: (e: Error | undefined) => void;
 
@@ -321,7 +352,15 @@ class HttpConnection implements Connection {
             // The server's limit is lower than ours: halve the bodies until they pass.
             this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, body.length) / 2));
           }
+          this.#fits = 0;
           continue;
+        }
+        if (this.#limit < this.#s.maxBodyBytes && ++this.#fits >= GROW_AFTER) {
+          // The refusal may have been passing (a proxy, a server restarted with other
+          // settings): try larger bodies again. A limit still lower costs one refused
+          // request per GROW_AFTER, each reported.
+          this.#limit = Math.min(this.#s.maxBodyBytes, this.#limit * 2);
+          this.#fits = 0;
         }
         this.#answer(count, outcome.rejections);
       }
@@ -411,7 +450,7 @@ class HttpConnection implements Connection {
         this.#backoff.reset();
         return { kind: "stored", rejections: this.#rejections(text, count, false) ?? new Map() };
       }
-      if (status === 413 || (status === 400 && /chunked request|too large/i.test(text))) {
+      if (tooLarge(status, text)) {
         // maxBodyBytes is above the server's limit: say so, then send smaller bodies.
         const error = new HttpError(s.url, status, text);
         this.#onError(error);
