@@ -444,6 +444,37 @@ describe("httpTransport against a fake OpenTSDB", () => {
     }
   });
 
+  it("a request that times out is really aborted: the server sees its connection closed", async () => {
+    // A server that reads the request and never answers.
+    const ends: ("answered" | "aborted")[] = [];
+    const sockets = new Set<import("node:net").Socket>();
+    const server = http.createServer((request, response) => {
+      request.resume();
+      response.on("close", () => ends.push(response.writableEnded ? "answered" : "aborted"));
+    });
+    server.on("connection", (socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    try {
+      const c = client((server.address() as AddressInfo).port, { requestTimeoutMs: 100 });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      c.send("http.points", 1, { i: 1 }, TS);
+      await waitFor(() => ends.length >= 1, 10_000, "the server to see the request end");
+      assert.equal(ends[0], "aborted", "the client closed the request's connection");
+      assert.match(errors[0].message, /no answer within 100 ms/);
+      const stats = await c.close({ timeoutMs: 50 });
+      // Never answered, so never counted as sent; kept until close() gave up.
+      assert.equal(stats.sent, 0);
+      assert.equal(stats.dropped.closed, 1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it("nobody listening: each failed request is reported; close() keeps its deadline and counts the rest", async () => {
     const port = await closedPort();
     const c = client(port, {}, { reconnect: fast });
