@@ -528,6 +528,9 @@ describe("httpTransport against a fake OpenTSDB", () => {
   it("bad options are OptionsErrors at the call site", () => {
     assert.throws(() => httpTransport({ maxBodyBytes: 1000 }), OptionsError);
     assert.throws(() => httpTransport({ requestTimeoutMs: 0 }), OptionsError);
+    // Runtimes fire a timer above 2^31-1 ms at once: every request would time out.
+    assert.throws(() => httpTransport({ requestTimeoutMs: 2 ** 31 }), OptionsError);
+    assert.ok(httpTransport({ requestTimeoutMs: 2 ** 31 - 1 }));
     assert.throws(() => httpTransport({ path: "api/put" }), OptionsError);
     assert.throws(() => httpTransport({ path: "/api/put?details" }), OptionsError);
     assert.throws(

@@ -66,7 +66,7 @@ export interface HttpTransportOptions {
   bearerToken?: string;
   /** More request headers (e.g. for a proxy). */
   headers?: Record<string, string>;
-  /** Longest wait for one request's answer, in ms. Default 10000. */
+  /** Longest wait for one request's answer, in ms (at most 2^31−1). Default 10000. */
   requestTimeoutMs?: number;
   /** Delays between retries of a failed request: `initialMs` (100), `maxMs` (10000), `factor` (2). */
   retry?: BackoffOptions;
@@ -125,6 +125,8 @@ export class HttpError extends Error {
 
 const DEFAULT_MAX_BODY = 8192;
 const MIN_MAX_BODY = 2048;
+/** Longest delay a timer takes as given; runtimes fire longer ones at once. */
+const MAX_TIMER_MS = 2147483647;
 /** Successful requests after which a lowered body limit doubles again (up to `maxBodyBytes`). */
 const GROW_AFTER = 50;
 /** OpenTSDB 2.x's answer (in `{"error":{"message":…}}`) to a body over its chunk size, 8192 bytes by default. */
@@ -601,8 +603,10 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
     throw new OptionsError(`maxBodyBytes must be an integer >= ${MIN_MAX_BODY}, got ${maxBodyBytes}`);
   }
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
-    throw new OptionsError(`requestTimeoutMs must be a positive integer, got ${requestTimeoutMs}`);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1 || requestTimeoutMs > MAX_TIMER_MS) {
+    throw new OptionsError(
+      `requestTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS} (a timer's limit), got ${requestTimeoutMs}`,
+    );
   }
   if (options.basicAuth && options.bearerToken !== undefined) {
     throw new OptionsError("pass basicAuth or bearerToken, not both");
