@@ -78,9 +78,15 @@ export class Backoff {
   }
 }
 
+/** Longest delay a runtime's timer takes as given (2^31−1 ms, ~24.8 days); longer ones fire at once. */
+const MAX_TIMER_MS = 2147483647;
+
 /**
  * Resolves after `ms`, or at once when `signal` aborts (it never rejects).
  * `onTimer` receives the timer so the caller can unref it.
+ *
+ * Runtimes take a delay above 2^31−1 ms as about 1 ms, so a longer wait is a
+ * chain of timers of at most that length; `onTimer` receives each of them.
  *
  * @param ms how long to wait
  * @param signal cuts the wait short
@@ -104,13 +110,20 @@ export function sleep(
 ): Promise<void> {
   if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
+    let left = ms;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
-    onTimer?.(timer);
+    const arm = () => {
+      const step = left > MAX_TIMER_MS ? MAX_TIMER_MS : left;
+      left -= step;
+      timer = setTimeout(left > 0 ? arm : done, step);
+      onTimer?.(timer);
+    };
+    arm();
     signal?.addEventListener("abort", done, { once: true });
   });
 }

@@ -5,10 +5,12 @@
  *
  * Rules (OpenTSDB 2.x, see `Tags.validateString`, `TSDB.checkTimestampAndTags`):
  * - metric, tag keys and tag values are non-empty and made of `a-z A-Z 0-9 - _ . /`
- *   or Unicode letters of the Basic Multilingual Plane;
+ *   or Unicode letters of the Basic Multilingual Plane (Java's `Character.isLetter`
+ *   on each UTF-16 unit: `é` yes; `٣`, a combining accent or a letter outside the
+ *   BMP no — `isLetterOrDigit` was OpenTSDB 1.x, which had no `-`);
  * - 1 to `maxTags` (default 8) tags with unique keys;
- * - the timestamp is an integer: ≤ 4294967295 is seconds, up to 13 digits is
- *   milliseconds;
+ * - the timestamp is an integer from 1: ≤ 4294967295 is seconds, up to 13 digits
+ *   is milliseconds (the telnet `put` refuses 0 as "invalid timestamp");
  * - integer values have at most 19 digits (int64); a float must contain `.`
  *   or `e`; NaN and ±Infinity are rejected;
  * - a line is at most 1023 bytes before its newline, or the server drops the
@@ -26,8 +28,16 @@ export type Value = number | bigint;
 /** A tag value as accepted by `send()`: anything else than a string is stringified. */
 export type TagValue = string | number | bigint | boolean;
 
-/** Tags of one point, e.g. `{ cpu: "0", dc: "eu" }`. */
-export type Tags = Readonly<Record<string, TagValue>>;
+/**
+ * Tags of one point: a plain object such as `{ cpu: "0", dc: "eu" }` (its own
+ * enumerable string keys; inherited properties are never tags), or a `Map` or
+ * any other iterable of `[key, value]` pairs, such as
+ * `new Map([["cpu", "0"]])` or `Object.entries(tags)`.
+ */
+export type Tags =
+  | Readonly<Record<string, TagValue>>
+  | ReadonlyMap<string, TagValue>
+  | Iterable<readonly [string, TagValue]>;
 
 /** A point's time: seconds or milliseconds since the epoch, or a `Date`. */
 export type Timestamp = number | Date;
@@ -47,6 +57,7 @@ const EMPTY = new Uint8Array(0);
 const BIG_INT64_MIN = -(2n ** 63n);
 const BIG_INT64_MAX = 2n ** 63n - 1n;
 
+const hasOwn = Object.prototype.hasOwnProperty;
 const ASCII_NAME = /^[A-Za-z0-9._\/-]+$/;
 const UNICODE_NAME = /^[A-Za-z0-9._\/\-\p{L}]+$/u;
 const SURROGATE = /[\uD800-\uDFFF]/;
@@ -387,19 +398,16 @@ export class PutEncoder {
       if (typeof tags !== "object") {
         throw new ValidationError("INVALID_TAG", "tags", "tags must be an object");
       }
-      for (const key in tags) {
-        const raw = tags[key];
-        let child: TagNode | undefined;
-        if (key === node.key) {
-          // Most tags repeat their last value (a host, a region): one compare, no lookup.
-          if (raw === node.lastRaw) child = node.lastChild;
-          else {
-            child = node.values!.get(raw);
-            node.lastRaw = raw;
-            node.lastChild = child;
-          }
-        } else child = node.next?.get(key)?.get(raw);
-        node = child === undefined ? this.#step(node, key, raw) : child;
+      if (typeof (tags as Iterable<unknown>)[Symbol.iterator] === "function") {
+        node = this.#pairs(node, tags as Iterable<unknown>);
+      } else {
+        const record = tags as Readonly<Record<string, TagValue>>;
+        for (const key in record) {
+          // for…in also yields inherited enumerable keys (Object.create(proto), a polluted
+          // Object.prototype): only own properties are tags.
+          if (!hasOwn.call(record, key)) continue;
+          node = this.#child(node, key, record[key]);
+        }
       }
     }
     if (node.endBytes === undefined) this.#end(node);
@@ -415,6 +423,36 @@ export class PutEncoder {
     this.#entry = entry;
     this.#node = node;
     return valueText;
+  }
+
+  /** The step after `node` for one tag: from the cache, or validated and remembered. */
+  #child(node: TagNode, key: string, raw: TagValue): TagNode {
+    let child: TagNode | undefined;
+    if (key === node.key) {
+      // Most tags repeat their last value (a host, a region): one compare, no lookup.
+      if (raw === node.lastRaw) child = node.lastChild;
+      else {
+        child = node.values!.get(raw);
+        node.lastRaw = raw;
+        node.lastChild = child;
+      }
+    } else child = node.next?.get(key)?.get(raw);
+    return child === undefined ? this.#step(node, key, raw) : child;
+  }
+
+  /** Walks the tags of a `Map` or another iterable of `[key, value]` pairs. */
+  #pairs(node: TagNode, tags: Iterable<unknown>): TagNode {
+    for (const pair of tags) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new ValidationError(
+          "INVALID_TAG",
+          "tags",
+          "tags given as an iterable must yield [key, value] pairs",
+        );
+      }
+      node = this.#child(node, pair[0], pair[1]);
+    }
+    return node;
   }
 
   /** Checks the tag count of a tag set used for the first time and builds the line's end. */
@@ -465,11 +503,14 @@ export class PutEncoder {
           throw new ValidationError("INVALID_TAG", "tag key", 'tag key "host" appears twice');
         }
         hasHost = true;
-      } else if (this.#sanitize && node.text.includes(" " + k + "=")) {
+      } else if (node.text.includes(" " + k + "=")) {
+        // An object's keys are unique, but sanitised keys or an iterable's pairs may repeat one.
         throw new ValidationError(
           "INVALID_TAG",
           "tag key",
-          `tag key ${JSON.stringify(key)} sanitises to a key that is already present`,
+          this.#sanitize
+            ? `tag key ${JSON.stringify(key)} sanitises to a key that is already present`
+            : `tag key ${JSON.stringify(key)} appears twice`,
         );
       }
       child = tagNode(flat(node.text, " ", k, "=", v), node.count + 1, hasHost);
@@ -513,7 +554,7 @@ export class PutEncoder {
         code,
         field,
         s === "" ? `${field} is empty` : `${field} ${JSON.stringify(s)} has a character OpenTSDB rejects ` +
-          "(allowed: letters, digits, - _ . /)",
+          "(allowed: a-z A-Z 0-9 - _ . / and Unicode letters; no other digits, marks or symbols)",
       );
     }
     if (valid.size >= CACHE_LIMIT) valid.clear();

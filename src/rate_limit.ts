@@ -6,7 +6,8 @@
 
 /**
  * Tokens refill at `rate` per second up to `burst`; each metric written takes
- * one. The clock is injectable so tests need no wall time.
+ * one. The clock is injectable so tests need no wall time; when it steps
+ * back, the bucket measures from the new time and keeps its rate.
  *
  * @example
  * ```ts
@@ -52,6 +53,10 @@ export class TokenBucket {
     const elapsed = now - this.#last;
     if (elapsed > 0) {
       this.#tokens = Math.min(this.burst, this.#tokens + (elapsed * this.rate) / 1000);
+      this.#last = now;
+    } else if (elapsed < 0) {
+      // The clock stepped back (an injected wall clock, a VM resumed): measure from
+      // here, adding nothing, rather than waiting for it to pass its old value.
       this.#last = now;
     }
   }

@@ -187,6 +187,82 @@ describe("httpTransport against a fake OpenTSDB", () => {
     }
   });
 
+  it("VictoriaMetrics' answer to a too large body also shrinks the bodies", async () => {
+    // gzip off: the JSON the server parsed is, byte for byte, the body on the wire.
+    const tsd = await startFakeTsd((points) =>
+      JSON.stringify(points).length > 4096
+        ? {
+          status: 400,
+          body:
+            "too big HTTP OpenTSDB request; mustn't exceed `-opentsdbhttp.maxInsertRequestSize=4096` bytes",
+        }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const n = 500;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+      assert.equal(stats.dropped.total, 0);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a refusal that merely mentions 'too large' is a refusal, not a body limit", async () => {
+    const tsd = await startFakeTsd((points) => {
+      const errors = points.filter((p) => Number(p.value) < 0).map((p) => ({
+        datapoint: p,
+        error: "Value too large: request entity too large",
+      }));
+      return errors.length === 0 ? { status: 204 } : {
+        status: 400,
+        body: JSON.stringify({ success: points.length - errors.length, failed: errors.length, errors }),
+      };
+    });
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const n = 1000;
+      for (let i = 0; i < n; i++) c.send("http.points", i === 0 ? -1 : i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.equal(stats.dropped.rejected, 1);
+      assert.equal(stats.sent, n - 1);
+      // Stored once each: nothing was resent as if the body had been too large.
+      assert.deepEqual(tsd.stored, Array.from({ length: n - 1 }, (_, i) => point(i + 1)));
+      const sizes = tsd.requests.map((r) => r.size).slice(0, -1);
+      assert.ok(sizes.every((size) => size > 4096), `the body limit stayed: ${sizes.join(",")}`);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a lowered body limit grows back after a run of successful requests", async () => {
+    // One 413 (a proxy, a server briefly configured lower), then bodies of 8192 bytes pass again.
+    const tsd = await startFakeTsd((_p, n) =>
+      n === 0
+        ? { status: 413, body: "<html><body>413 Request Entity Too Large</body></html>" }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      const n = 5000;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(stats.sent, n);
+      assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+      assert.equal(errors.length, 1, "the 413 is reported once");
+      const sizes = tsd.requests.map((r) => r.size);
+      assert.ok(sizes[1] <= 4096, `halved after the 413: ${sizes[1]}`);
+      assert.ok(sizes.every((size) => size <= 8192));
+      assert.ok(sizes.slice(2, -1).some((size) => size > 4096 + 1024), `grew back: ${sizes.join(",")}`);
+    } finally {
+      await tsd.close();
+    }
+  });
+
   it("a server whose limit is below one point: the others pass, that point is refused", async () => {
     const tsd = await startFakeTsd(undefined, 400);
     try {
@@ -248,6 +324,46 @@ describe("httpTransport against a fake OpenTSDB", () => {
         })),
       );
       assert.deepEqual(tsd.stored.map((p) => p.value), [1, 3, 5, 6, 8]);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("details: false still counts exactly: the server stored the good points of a refused body", async () => {
+    // Like OpenTSDB: each point is stored or refused on its own; without `?details` a body
+    // with a refused point gets a generic 400 that names none of them.
+    const stored: JsonPoint[] = [];
+    const tsd = await startFakeTsd((points, _n, request) => {
+      const bad = points.filter((p) => Number(p.value) < 0);
+      stored.push(...points.filter((p) => Number(p.value) >= 0));
+      if (bad.length === 0) return { status: 204 };
+      if (!new URL(request.url ?? "/", "http://x").searchParams.has("details")) {
+        return {
+          status: 400,
+          body: JSON.stringify({
+            error: {
+              code: 400,
+              message: "One or more data points had errors",
+              details: 'Please see the TSD logs or append "details" to the put request',
+            },
+          }),
+        };
+      }
+      const errors = bad.map((p) => ({ datapoint: p, error: "Unable to store the value" }));
+      return {
+        status: 400,
+        body: JSON.stringify({ success: points.length - bad.length, failed: bad.length, errors }),
+      };
+    });
+    try {
+      const c = client(tsd.port, { details: false });
+      const values = [1, -2, 3, 4, -5];
+      values.forEach((v, i) => c.send("http.points", v, { i }, TS + i));
+      const stats = await c.close({ timeoutMs: 5000 });
+      assert.deepEqual(stored.map((p) => p.value), [1, 3, 4]);
+      assert.equal(stats.dropped.rejected, 2, "only the refused points count as dropped");
+      assert.equal(stats.sent, 3);
+      balanced(stats);
     } finally {
       await tsd.close();
     }
@@ -328,6 +444,37 @@ describe("httpTransport against a fake OpenTSDB", () => {
     }
   });
 
+  it("a request that times out is really aborted: the server sees its connection closed", async () => {
+    // A server that reads the request and never answers.
+    const ends: ("answered" | "aborted")[] = [];
+    const sockets = new Set<import("node:net").Socket>();
+    const server = http.createServer((request, response) => {
+      request.resume();
+      response.on("close", () => ends.push(response.writableEnded ? "answered" : "aborted"));
+    });
+    server.on("connection", (socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    try {
+      const c = client((server.address() as AddressInfo).port, { requestTimeoutMs: 100 });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      c.send("http.points", 1, { i: 1 }, TS);
+      await waitFor(() => ends.length >= 1, 10_000, "the server to see the request end");
+      assert.equal(ends[0], "aborted", "the client closed the request's connection");
+      assert.match(errors[0].message, /no answer within 100 ms/);
+      const stats = await c.close({ timeoutMs: 50 });
+      // Never answered, so never counted as sent; kept until close() gave up.
+      assert.equal(stats.sent, 0);
+      assert.equal(stats.dropped.closed, 1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it("nobody listening: each failed request is reported; close() keeps its deadline and counts the rest", async () => {
     const port = await closedPort();
     const c = client(port, {}, { reconnect: fast });
@@ -381,6 +528,9 @@ describe("httpTransport against a fake OpenTSDB", () => {
   it("bad options are OptionsErrors at the call site", () => {
     assert.throws(() => httpTransport({ maxBodyBytes: 1000 }), OptionsError);
     assert.throws(() => httpTransport({ requestTimeoutMs: 0 }), OptionsError);
+    // Runtimes fire a timer above 2^31-1 ms at once: every request would time out.
+    assert.throws(() => httpTransport({ requestTimeoutMs: 2 ** 31 }), OptionsError);
+    assert.ok(httpTransport({ requestTimeoutMs: 2 ** 31 - 1 }));
     assert.throws(() => httpTransport({ path: "api/put" }), OptionsError);
     assert.throws(() => httpTransport({ path: "/api/put?details" }), OptionsError);
     assert.throws(

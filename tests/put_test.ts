@@ -47,6 +47,23 @@ describe("encodePut", () => {
       "put température 1700000000 1 ville=Zürich\n",
     );
   });
+
+  it("refuses non-ASCII digits and combining marks, as OpenTSDB 2.x's Character.isLetter does", () => {
+    // "é" precomposed is a letter; "e" + U+0301 (a combining accent) and "٣" (an Arabic-Indic
+    // digit) are not letters, and OpenTSDB 2.x allows no digits beyond 0-9.
+    assert.equal(encodePut("m", 1, { k: "é" }, TS), "put m 1700000000 1 k=é\n");
+    assert.ok(isValidName("ǅ"));
+    for (const name of ["m٣", "e\u0301", "Ⅻ"]) {
+      assert.throws(() => encodePut(name, 1, { a: "b" }, TS), (e: unknown) => {
+        assert.ok(e instanceof ValidationError);
+        assert.equal(e.code, "INVALID_METRIC");
+        // The message names the rule exactly: ASCII digits, Unicode letters.
+        assert.match(e.message, /0-9/);
+        assert.match(e.message, /Unicode letters/);
+        return true;
+      });
+    }
+  });
 });
 
 describe("values", () => {
@@ -112,6 +129,7 @@ describe("timestamps", () => {
   });
 
   it("rejects zero, negatives, 14 digits and non-times", () => {
+    // 0 too: OpenTSDB's telnet `put` answers "invalid timestamp" for anything <= 0.
     for (const t of [0, -1, 10000000000000, NaN, Infinity, new Date(NaN), "1" as unknown as number]) {
       rejects(() => formatTimestamp(t), "INVALID_TIMESTAMP");
     }
@@ -171,6 +189,75 @@ describe("validation", () => {
       } catch (e) {
         assert.ok(e instanceof ValidationError);
       }
+    }
+  });
+});
+
+describe("tags given in other shapes", () => {
+  it("takes a Map's entries as tags, like the same object", () => {
+    assert.equal(
+      encodePut("m", 1, new Map<string, string | number>([["dc", "eu"], ["n", 2]]), TS),
+      "put m 1700000000 1 dc=eu n=2\n",
+    );
+    const enc = new PutEncoder({ host: "h" });
+    for (let i = 0; i < 2; i++) {
+      assert.equal(enc.encode("m", 1, new Map([["dc", "eu"]]), TS), "put m 1700000000 1 dc=eu host=h\n");
+      assert.equal(enc.encode("m", 1, { dc: "eu" }, TS), "put m 1700000000 1 dc=eu host=h\n");
+    }
+  });
+
+  it("takes any iterable of [key, value] pairs", () => {
+    assert.equal(encodePut("m", 1, [["a", "1"], ["b", "2"]], TS), "put m 1700000000 1 a=1 b=2\n");
+    assert.equal(
+      encodePut("m", 1, Object.entries({ a: "1" }), TS),
+      "put m 1700000000 1 a=1\n",
+    );
+    function* gen(): Generator<[string, string]> {
+      yield ["g", "1"];
+    }
+    assert.equal(encodePut("m", 1, gen(), TS), "put m 1700000000 1 g=1\n");
+  });
+
+  it("validates pairs like object entries, and refuses a key given twice", () => {
+    rejects(() => encodePut("m", 1, new Map([["k", "a b"]]), TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, new Map([["k", "v\nput evil 1 1 x=y"]]), TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, new Map([[1 as unknown as string, "v"]]), TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, new Map(), TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, [["a", "1"], ["a", "2"]], TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, [["host", "1"], ["host", "2"]], TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, ["ab"] as unknown as [string, string][], TS), "INVALID_TAG");
+    rejects(() => encodePut("m", 1, [["a", "1", "x"]] as unknown as [string, string][], TS), "INVALID_TAG");
+  });
+
+  it("sends only own enumerable keys: inherited properties are never tags", () => {
+    const inherited = Object.create({ env: "prod" }) as Record<string, string>;
+    inherited.dc = "eu";
+    assert.equal(encodePut("m", 1, inherited, TS), "put m 1700000000 1 dc=eu\n");
+    class WithGetter {
+      a = "1";
+      get b() {
+        return "2";
+      }
+    }
+    assert.equal(
+      encodePut("m", 1, new WithGetter() as unknown as Record<string, string>, TS),
+      "put m 1700000000 1 a=1\n",
+    );
+    const hidden = { a: "1" };
+    Object.defineProperty(hidden, "b", { value: "2", enumerable: false });
+    Object.defineProperty(hidden, Symbol("s"), { value: "3", enumerable: true });
+    assert.equal(encodePut("m", 1, hidden, TS), "put m 1700000000 1 a=1\n");
+  });
+
+  it("a polluted Object.prototype leaks into no point", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    const enc = new PutEncoder();
+    proto.polluted = "yes";
+    try {
+      assert.equal(enc.encode("m", 1, { a: "1" }, TS), "put m 1700000000 1 a=1\n");
+      assert.equal(encodePut("m", 1, { a: "1", b: "2" }, TS), "put m 1700000000 1 a=1 b=2\n");
+    } finally {
+      delete proto.polluted;
     }
   });
 });

@@ -15,6 +15,9 @@
  *   400 that is not OpenTSDB's) are retried with a capped backoff, in order, without losing a point;
  *   each failed request is counted in `stats().connectFailures` and reported
  *   by an `error` event.
+ * - A body refused for its size (a 413, or the 400 that OpenTSDB or
+ *   VictoriaMetrics answers for it) is sent again in halves; the limit
+ *   doubles back toward `maxBodyBytes` after a run of successful requests.
  * - Requests go one at a time, so points arrive in the order sent.
  * - The transport knows no hostname: pass `hostTag` as a string, or `false`.
  *   It opens no connection up front, so `Client.connect`'s start-up check
@@ -39,7 +42,7 @@
 
 import { Backoff, type BackoffOptions, sleep } from "../backoff.ts";
 import { HttpError, OptionsError } from "../errors.ts";
-import { connectionClosed, unrefTimer } from "../runtime.ts";
+import { connectionClosed, ReadyWaiters, unrefTimer } from "../runtime.ts";
 
 export { HttpError };
 import { utf8Length } from "../queue.ts";
@@ -66,11 +69,19 @@ export interface HttpTransportOptions {
   bearerToken?: string;
   /** More request headers (e.g. for a proxy). */
   headers?: Record<string, string>;
-  /** Longest wait for one request's answer, in ms. Default 10000. */
+  /** Longest wait for one request's answer, in ms (at most 2^31−1). Default 10000. */
   requestTimeoutMs?: number;
   /** Delays between retries of a failed request: `initialMs` (100), `maxMs` (10000), `factor` (2). */
   retry?: BackoffOptions;
-  /** Ask for per-point errors (`?details`), so refused points are named. Default true. */
+  /**
+   * Ignored: requests always ask for per-point errors (`?details`).
+   *
+   * OpenTSDB stores the good points of a body and refuses the others one by one;
+   * without `?details` its 400 does not say which, so the transport could only
+   * count the whole body as refused, stored points included.
+   *
+   * @deprecated has no effect
+   */
   details?: boolean;
   /** The `fetch` to use. Default: the global one. */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
@@ -78,6 +89,15 @@ export interface HttpTransportOptions {
 
 const DEFAULT_MAX_BODY = 8192;
 const MIN_MAX_BODY = 2048;
+/** Longest delay a timer takes as given; runtimes fire longer ones at once. */
+const MAX_TIMER_MS = 2147483647;
+/** Successful requests after which a lowered body limit doubles again (up to `maxBodyBytes`). */
+const GROW_AFTER = 50;
+/** OpenTSDB 2.x's answer (in `{"error":{"message":…}}`) to a body over its chunk size, 8192 bytes by default. */
+const OPENTSDB_TOO_LARGE = /^Chunked request not supported\.?$/i;
+/** VictoriaMetrics' plain-text answer to a body over `-opentsdbhttp.maxInsertRequestSize`. */
+const VICTORIA_TOO_LARGE =
+  /too big HTTP OpenTSDB request; mustn't exceed `?-opentsdbhttp\.maxInsertRequestSize/;
 /** Bytes of lines buffered before `write()` asks the writer to wait. */
 const HIGH_WATER_MARK = 256 * 1024;
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
@@ -143,6 +163,25 @@ async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/**
+ * Whether an answer refuses the body for its size, so that a smaller one may
+ * pass: a 413, or a 400 in the servers' own words for it. Only these: a
+ * per-point refusal whose reason or echoed point happens to say "too large"
+ * must not shrink every later request.
+ */
+function tooLarge(status: number, text: string): boolean {
+  if (status === 413) return true;
+  if (status !== 400) return false;
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return VICTORIA_TOO_LARGE.test(text);
+  }
+  const message = (answer as { error?: { message?: unknown } } | null)?.error?.message;
+  return typeof message === "string" && OPENTSDB_TOO_LARGE.test(message.trim());
+}
+
 function explain(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const cause = e.cause instanceof Error ? (e.cause as Error & { code?: string }) : undefined;
@@ -182,7 +221,9 @@ class HttpConnection implements Connection {
   #ratio = 4;
   /** The body limit, lowered when the server refuses a body as too large. */
   #limit: number;
-  #waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Successful requests since the limit was last lowered or raised. */
+  #fits = 0;
+  readonly #waiters = new ReadyWaiters();
   #resolveClosed!: (e: Error | undefined) => void;
 
   constructor(settings: Settings, onError: (error: Error) => void) {
@@ -218,7 +259,7 @@ class HttpConnection implements Connection {
   ready(): Promise<void> {
     if (this.#done) return Promise.reject(connectionClosed());
     if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return this.#waiters.wait();
   }
 
   end(): void {
@@ -267,7 +308,15 @@ class HttpConnection implements Connection {
             // The server's limit is lower than ours: halve the bodies until they pass.
             this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, body.length) / 2));
           }
+          this.#fits = 0;
           continue;
+        }
+        if (this.#limit < this.#s.maxBodyBytes && ++this.#fits >= GROW_AFTER) {
+          // The refusal may have been passing (a proxy, a server restarted with other
+          // settings): try larger bodies again. A limit still lower costs one refused
+          // request per GROW_AFTER, each reported.
+          this.#limit = Math.min(this.#s.maxBodyBytes, this.#limit * 2);
+          this.#fits = 0;
         }
         this.#answer(count, outcome.rejections);
       }
@@ -357,7 +406,7 @@ class HttpConnection implements Connection {
         this.#backoff.reset();
         return { kind: "stored", rejections: this.#rejections(text, count, false) ?? new Map() };
       }
-      if (status === 413 || (status === 400 && /chunked request|too large/i.test(text))) {
+      if (tooLarge(status, text)) {
         // maxBodyBytes is above the server's limit: say so, then send smaller bodies.
         const error = new HttpError(s.url, status, text);
         this.#onError(error);
@@ -446,9 +495,7 @@ class HttpConnection implements Connection {
       batch.done(undefined, batch.rejections.length > 0 ? batch.rejections : undefined);
     }
     if (this.#pendingBytes < HIGH_WATER_MARK) {
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const w of waiters) w.resolve();
+      this.#waiters.resolveAll();
     }
   }
 
@@ -462,9 +509,7 @@ class HttpConnection implements Connection {
     this.#points = [];
     this.#pendingBytes = 0;
     for (const b of batches) queueMicrotask(() => b.done(lost));
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w.reject(lost);
+    this.#waiters.rejectAll(lost);
     this.#resolveClosed(error);
   }
 }
@@ -508,8 +553,10 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
     throw new OptionsError(`maxBodyBytes must be an integer >= ${MIN_MAX_BODY}, got ${maxBodyBytes}`);
   }
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1) {
-    throw new OptionsError(`requestTimeoutMs must be a positive integer, got ${requestTimeoutMs}`);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1 || requestTimeoutMs > MAX_TIMER_MS) {
+    throw new OptionsError(
+      `requestTimeoutMs must be an integer from 1 to ${MAX_TIMER_MS} (a timer's limit), got ${requestTimeoutMs}`,
+    );
   }
   if (options.basicAuth && options.bearerToken !== undefined) {
     throw new OptionsError("pass basicAuth or bearerToken, not both");
@@ -536,7 +583,8 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
     headers.authorization = `Bearer ${options.bearerToken}`;
   }
   const fetcher = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
-  const query = options.details === false ? "" : "?details";
+  // Always: only the details tell which points of a refused body the server stored.
+  const query = "?details";
   return {
     name: `http${gzipOn ? "+gzip" : ""}`,
     connect({ host, port, signal, onError }: ConnectOptions): Promise<Connection> {
