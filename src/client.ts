@@ -242,7 +242,8 @@ export class Client extends EventTarget {
    *
    * @param metric metric name
    * @param value a finite number, or a bigint within int64
-   * @param tags tags of this point (1 to `maxTags`, host tag included); a `host` tag here wins
+   * @param tags tags of this point (1 to `maxTags`, host tag included), as an object (own keys only), a
+   * `Map` or `[key, value]` pairs; a `host` tag here wins
    * @param options the timestamp (seconds, milliseconds or a Date; default now), or the timestamp itself
    * @throws {ValidationError} for input OpenTSDB would reject; nothing is queued
    * @throws {ClientClosedError} after `close()`

@@ -53,6 +53,9 @@ export interface ClientOptions {
   clock?: Clock;
 }
 
+/** The longest delay a timer takes: runtimes fire a longer one at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** {@linkcode ClientOptions} checked, with every default filled in. */
 export interface ResolvedOptions {
   addresses: Address[];
@@ -101,9 +104,9 @@ export function resolveOptions(host: string | readonly string[], options: Client
     qsize: integer("qsize", options.qsize ?? 100_000, 0),
     mps,
     batchBytes: integer("batchBytes", options.batchBytes ?? 65536, 1024),
-    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 5000, 1),
-    closeTimeoutMs: integer("closeTimeoutMs", options.closeTimeoutMs ?? 10_000, 0),
-    lingerMs: integer("lingerMs", options.lingerMs ?? 2000, 0),
+    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 5000, 1, MAX_TIMER_MS),
+    closeTimeoutMs: integer("closeTimeoutMs", options.closeTimeoutMs ?? 10_000, 0, MAX_TIMER_MS),
+    lingerMs: integer("lingerMs", options.lingerMs ?? 2000, 0, MAX_TIMER_MS),
     transport,
     encoder: {
       maxTags: integer("maxTags", options.maxTags ?? DEFAULT_MAX_TAGS, 1),

@@ -23,7 +23,12 @@ describe("flush()", () => {
   it("settles once the points it waits for were dropped for a full queue", async () => {
     const memory = new MemoryTransport();
     memory.refuse = new Error("server down");
-    const client = new Client("memory", { transport: memory, hostTag: "h", qsize: 5, reconnect: { initialMs: 10, maxMs: 50 } });
+    const client = new Client("memory", {
+      transport: memory,
+      hostTag: "h",
+      qsize: 5,
+      reconnect: { initialMs: 10, maxMs: 50 },
+    });
     for (let i = 0; i < 5; i++) client.send("m", i, { t: "a" }, TS);
     const flushed = client.flush({ timeoutMs: NEVER });
     for (let i = 5; i < 10; i++) client.send("m", i, { t: "a" }, TS); // drops the first five
@@ -37,7 +42,11 @@ describe("flush()", () => {
   it("counts in its timeout error the points it covers, not those sent after it", async () => {
     const memory = new MemoryTransport();
     memory.refuse = new Error("server down");
-    const client = new Client("memory", { transport: memory, hostTag: "h", reconnect: { initialMs: 10, maxMs: 50 } });
+    const client = new Client("memory", {
+      transport: memory,
+      hostTag: "h",
+      reconnect: { initialMs: 10, maxMs: 50 },
+    });
     for (let i = 0; i < 5; i++) client.send("m", i, { t: "a" }, TS);
     const flushed = client.flush({ timeoutMs: 1 });
     for (let i = 0; i < 3; i++) client.send("m", i, { t: "b" }, TS);

@@ -118,7 +118,9 @@ describe("errors", () => {
     assert.equal(errors[0].code, "HTTP_ERROR");
     assert.ok(!(new OptionsError("x") instanceof ConnectError));
     assert.ok(!(new Error("x") instanceof PotsdbError));
-    assert.ok(!((null as unknown) instanceof PotsdbError) && !({ code: "INVALID_TAG" } instanceof PotsdbError));
+    assert.ok(
+      !((null as unknown) instanceof PotsdbError) && !({ code: "INVALID_TAG" } instanceof PotsdbError),
+    );
   });
 
   it("are recognised by instanceof across two copies of the package", async () => {
