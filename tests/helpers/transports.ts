@@ -28,6 +28,8 @@ export interface RecordedWrite {
   lines: number;
   /** Whether its `done` has been called (without an error). */
   confirmed: boolean;
+  /** The time of the write, on the clock given to `recording()`. */
+  at: number;
 }
 
 /** What happened to one connection a recorded transport opened. */
@@ -54,8 +56,11 @@ export interface Recording {
   connectSignals: AbortSignal[];
 }
 
-/** Wraps `inner` to record every connect, write, confirmation, wait and close. */
-export function recording(inner: Transport): Recording {
+/**
+ * Wraps `inner` to record every connect, write, confirmation, wait and close; `now` stamps
+ * each write (a test's virtual clock, say).
+ */
+export function recording(inner: Transport, now: () => number = () => 0): Recording {
   const rec: Recording = { transport: undefined!, writes: [], connections: [], connectSignals: [] };
   rec.transport = {
     name: inner.name,
@@ -78,7 +83,13 @@ export function recording(inner: Transport): Recording {
           if (state.mustWait) state.writesWhileMustWait++;
           let lines = 0;
           for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) lines++;
-          const write: RecordedWrite = { connection: index, bytes: data.length, lines, confirmed: false };
+          const write: RecordedWrite = {
+            connection: index,
+            bytes: data.length,
+            lines,
+            confirmed: false,
+            at: now(),
+          };
           rec.writes.push(write);
           const ok = conn.write(data, (error, rejected) => {
             if (error === undefined) write.confirmed = true;
