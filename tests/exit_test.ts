@@ -1,18 +1,25 @@
 // Exit behaviour, in a child process of the runtime running this test: a
 // script that sends and returns without close() gets its points delivered and
-// exits soon after; with the server down it exits within `lingerMs` (plus at
-// most one connect timeout); an idle client never holds a process.
+// exits on its own; with the server down it exits once lingerMs has passed
+// without progress; an idle client never holds a process.
+//
+// A test here fails when the process does not exit on its own before a hang
+// guard kills it, never because it exited some milliseconds later than hoped
+// on a busy machine. Where a prompt exit is the point, lingerMs is set far
+// past the guard, so that only the mechanism under test (letting go once
+// everything is written) can end the process in time. The figures are printed.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { closedPort, startServer } from "./helpers/servers.ts";
+import { closedPort, HANG_GUARD_MS, startServer } from "./helpers/servers.ts";
 import { startBlackhole } from "./helpers/fault_servers.ts";
 
 const LINGER_MS = 2000; // the client's default lingerMs
-const SLACK_MS = 1500; // runtime start-up and a loaded machine
+/** A lingerMs no run can reach before the hang guard kills it. */
+const FOREVER_MS = 10 * HANG_GUARD_MS;
 
 interface Run {
   code: number | null;
@@ -30,7 +37,7 @@ function runtimeArgs(script: string): string[] {
 }
 
 /** Runs the exit script in the runtime that runs this test. */
-function runScript(args: (string | number)[], limitMs = 20_000): Promise<Run> {
+function runScript(args: (string | number)[], limitMs = HANG_GUARD_MS): Promise<Run> {
   const script = fileURLToPath(
     new URL(`./helpers/exit_script.${import.meta.url.endsWith(".js") ? "js" : "ts"}`, import.meta.url),
   );
@@ -53,7 +60,7 @@ function runScript(args: (string | number)[], limitMs = 20_000): Promise<Run> {
 }
 
 describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
-  it("sends 10,000 points without close(): all arrive, the process exits within 2 s of the last write", async () => {
+  it("sends 10,000 points without close(): all arrive, then the process exits on its own", async () => {
     let lastData = 0;
     const server = await startServer({
       onConnection(socket) {
@@ -61,29 +68,29 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
       },
     });
     try {
-      const run = await runScript([server.port, 10_000]);
-      assert.equal(run.code, 0, run.stderr);
+      // With lingerMs past the hang guard, only letting go once all is written ends it in time.
+      const run = await runScript([server.port, 10_000, 0, "default", FOREVER_MS]);
+      assert.equal(run.code, 0, run.code === null ? "held the process until killed" : run.stderr);
       assert.equal(server.lines().length, 10_000, "every point arrived");
       assert.equal(server.lines()[9999], "put exit.test 1700000000 9999 k=v");
       const after = run.exited - lastData;
       console.log(
         `# exit after the last write: ${after} ms (script end → exit: ${run.exited - run.done} ms)`,
       );
-      assert.ok(after < 2000, `exited ${after} ms after the last write`);
     } finally {
       await server.close();
     }
   });
 
-  it("with the server refusing: exits within lingerMs", async () => {
+  it("with the server refusing: exits on its own once lingerMs passes", async () => {
+    // Reconnecting for ever, the client would hold the process until killed but for lingerMs.
     const port = await closedPort();
     const run = await runScript([port, 10_000]);
-    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.code, 0, run.code === null ? "held the process until killed" : run.stderr);
     const after = run.exited - run.done;
     console.log(
       `# exit with the server down (refused): ${after} ms after the last send (lingerMs ${LINGER_MS})`,
     );
-    assert.ok(after < LINGER_MS + SLACK_MS, `exited ${after} ms after the last send`);
   });
 
   // Bun.connect has no way to cancel a connect under way: the attempt the
@@ -96,7 +103,7 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
       ? "Bun.connect cannot be cancelled; the default transport (node:net) can"
       : undefined;
     it(
-      `with connects that never complete (${transport} transport): exits within lingerMs plus one connect timeout`,
+      `with connects that never complete (${transport} transport): exits on its own after lingerMs`,
       {
         todo,
       },
@@ -104,16 +111,15 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
         const hole = await startBlackhole();
         try {
           const connectTimeoutMs = 1000;
-          const run = await runScript([hole.port, 10_000, connectTimeoutMs, transport], todo ? 8000 : 20_000);
-          assert.equal(run.code, 0, run.stderr);
+          const run = await runScript(
+            [hole.port, 10_000, connectTimeoutMs, transport],
+            todo ? 8000 : HANG_GUARD_MS,
+          );
+          assert.equal(run.code, 0, run.code === null ? "held the process until killed" : run.stderr);
           const after = run.exited - run.done;
           console.log(
             `# exit with connects unanswered (${transport} transport): ${after} ms after the last send ` +
               `(lingerMs ${LINGER_MS}, connectTimeoutMs ${connectTimeoutMs})`,
-          );
-          assert.ok(
-            after < LINGER_MS + connectTimeoutMs + SLACK_MS,
-            `exited ${after} ms after the last send`,
           );
         } finally {
           await hole.close();
@@ -124,10 +130,9 @@ describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
 
   it("an idle client (nothing sent) never holds the process", async () => {
     const port = await closedPort();
-    const run = await runScript([port, 0]);
-    assert.equal(run.code, 0, run.stderr);
+    const run = await runScript([port, 0, 0, "default", FOREVER_MS]);
+    assert.equal(run.code, 0, run.code === null ? "held the process until killed" : run.stderr);
     const after = run.exited - run.done;
     console.log(`# exit of an idle client: ${after} ms after the script ended`);
-    assert.ok(after < SLACK_MS, `exited ${after} ms after the script ended`);
   });
 });

@@ -25,15 +25,20 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Client } from "../../mod.ts";
 import { startTsdb, type Tsdb } from "../../scripts/tsdb.ts";
-import { waitFor } from "../helpers/servers.ts";
+import { HANG_GUARD_MS, waitFor } from "../helpers/servers.ts";
 import { counter, exportWhenComplete, nameMatch, runtime, uniquePrefix } from "../helpers/tsdb_env.ts";
 
 const CHUNK = 200; // points per send burst
 const PAUSE_MS = 5; // between bursts: a steady stream of some 10-40 k points/s
-const BEFORE_STOP_MS = 1500;
-const DOWN_MS = 500;
-const AFTER_RECONNECT_MS = 1500;
-const MAX_POINTS = 400_000; // bounds the loop whatever the timing
+// The phases end on counts, not on times, so a slow machine (or a slow restart) changes how
+// long they take, not what is asserted.
+const BEFORE_STOP_POINTS = 20_000; // written before the server is stopped
+const DOWN_MS = 500; // the server stays down at least this long
+const AFTER_RECONNECT_POINTS = 20_000; // sent after the reconnect
+// The streamer holds back while this many points wait in the client's queue (its qsize is
+// 100,000): a server slow to come back makes the stream wait, never the queue drop.
+const MAX_QUEUED = 50_000;
+const MAX_POINTS = 1_000_000; // bounds the loop whatever happens
 // VictoriaMetrics reads telnet timestamps as seconds, so a point's series
 // (lane) and second come from its number: LANES points share each second.
 const LANES = 500;
@@ -91,6 +96,10 @@ describe(`e2e restart (${runtime})`, () => {
     let streaming = true;
     const streamer = (async () => {
       while (streaming && seq < MAX_POINTS) {
+        if (client.stats().queued >= MAX_QUEUED) {
+          await sleep(PAUSE_MS);
+          continue;
+        }
         for (let i = 0; i < CHUNK; i++, seq++) {
           client.send(metric, seq, { lane: String(seq % LANES) }, base + Math.floor(seq / LANES));
         }
@@ -98,21 +107,25 @@ describe(`e2e restart (${runtime})`, () => {
       }
     })();
 
-    await sleep(BEFORE_STOP_MS);
+    await waitFor(() => client.stats().sent >= BEFORE_STOP_POINTS, HANG_GUARD_MS, "the stream to flow");
     const ingestedBeforeStop = counter(await tsdb.metrics(), "vm_rows_inserted_total", 'type="opentsdb"');
     const seqAtStop = seq;
     await tsdb.stop();
     await sleep(DOWN_MS);
     const seqAtStart = seq;
     await tsdb.start();
-    await waitFor(() => reconnectSeq !== undefined, 15_000, "the reconnect");
-    await sleep(AFTER_RECONNECT_MS);
+    await waitFor(() => reconnectSeq !== undefined, HANG_GUARD_MS, "the reconnect");
+    await waitFor(
+      () => seq >= reconnectSeq! + AFTER_RECONNECT_POINTS || seq >= MAX_POINTS,
+      HANG_GUARD_MS,
+      "points sent after the reconnect",
+    );
     streaming = false;
     await streamer;
-    const stats = await client.close({ timeoutMs: 20_000 });
+    const stats = await client.close({ timeoutMs: HANG_GUARD_MS });
     const total = seq;
 
-    assert.ok(total < MAX_POINTS, "the stream ran as long as planned");
+    assert.ok(total - reconnectSeq! >= AFTER_RECONNECT_POINTS, "points were sent after the reconnect");
     assert.equal(stats.accepted, total);
     assert.equal(stats.dropped.total, 0, JSON.stringify(stats));
     assert.equal(stats.sent, total, "everything was written in the end");
@@ -122,7 +135,7 @@ describe(`e2e restart (${runtime})`, () => {
     // Every point arrives except those lost in flight: wait for the count to
     // settle at the lowest it may be, then look at what is there.
     const bound = sentAtDisconnect - ingestedBeforeStop;
-    const exported = await exportWhenComplete(tsdb, nameMatch(prefix), total - bound, 30_000);
+    const exported = await exportWhenComplete(tsdb, nameMatch(prefix), total - bound, HANG_GUARD_MS);
     const seen = new Uint8Array(total);
     let samples = 0;
     for (const s of exported) {

@@ -100,16 +100,41 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Polls `condition` every 5 ms until it holds; fails after `timeoutMs`. */
+/**
+ * How long a test waits for something that takes milliseconds when all is well: a guard
+ * against a hang, never a measure of speed. Long enough that two busy cores do not trip it.
+ */
+export const HANG_GUARD_MS = 60_000;
+
+/**
+ * Polls `condition` every 5 ms until it holds; fails after `timeoutMs`, a hang guard
+ * (see {@linkcode HANG_GUARD_MS}), not a bound on how fast the condition comes true.
+ */
 export async function waitFor(
   condition: () => boolean,
-  timeoutMs = 5000,
+  timeoutMs = HANG_GUARD_MS,
   what = "condition",
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * `promise`, or a failure naming `what` if it has not settled after `timeoutMs`: a hang guard
+ * for a call that must return (close() against a dead server, say), not a bound on its speed.
+ */
+export async function settles<T>(promise: Promise<T>, what: string, timeoutMs = HANG_GUARD_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not return within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, stuck]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
