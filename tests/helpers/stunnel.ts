@@ -4,8 +4,8 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import * as net from "node:net";
 import { join } from "node:path";
+import { accepts } from "../../scripts/influxdb.ts";
 import { freePort } from "../../scripts/tsdb.ts";
 
 export interface Stunnel {
@@ -69,7 +69,7 @@ export async function startStunnel(
       const deadline = Date.now() + 20_000;
       for (;;) {
         if (proc.exitCode !== null) throw new Error(`stunnel exited with ${proc.exitCode}: ${log}`);
-        if (await accepts(port)) return;
+        if (await accepts("127.0.0.1", port)) return;
         if (Date.now() > deadline) {
           proc.kill("SIGKILL");
           throw new Error(`stunnel did not listen on ${port}: ${log}`);
@@ -88,16 +88,4 @@ export async function startStunnel(
   };
   await tunnel.start();
   return tunnel;
-}
-
-/** Whether a TCP connect to the port succeeds (closed at once). */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
