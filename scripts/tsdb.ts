@@ -162,23 +162,29 @@ export function attachTsdb(endpoints: TsdbEndpoints, flags: string[] = []): Tsdb
   return api;
 }
 
-/** The binary's path, installing the Debian package when running as root. */
-export function ensureBinary(): string {
-  const found = spawnSync("sh", ["-c", `command -v ${BINARY}`], { encoding: "utf8" });
+/**
+ * A binary's path, installing its Debian package when running as root.
+ *
+ * @param binary the command, e.g. `victoria-metrics` or `influxd`
+ * @param pkg its Debian package
+ */
+export function ensureBinary(binary = BINARY, pkg = "victoria-metrics"): string {
+  const found = spawnSync("sh", ["-c", `command -v ${binary}`], { encoding: "utf8" });
   if (found.status === 0 && found.stdout.trim()) return found.stdout.trim();
-  const command = "apt-get update && apt-get install -y victoria-metrics";
+  const command = `apt-get update && apt-get install -y ${pkg}`;
   if (process.getuid?.() !== 0) {
-    throw new Error(`${BINARY} is not installed; run: sudo sh -c '${command}'`);
+    throw new Error(`${binary} is not installed; run: sudo sh -c '${command}'`);
   }
-  console.error(`# installing ${BINARY}: ${command}`);
+  console.error(`# installing ${binary}: ${command}`);
   const install = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive ${command}`], {
     stdio: ["ignore", "ignore", "inherit"],
   });
-  if (install.status !== 0) throw new Error(`installing ${BINARY} failed (exit ${install.status})`);
-  return ensureBinary();
+  if (install.status !== 0) throw new Error(`installing ${pkg} failed (exit ${install.status})`);
+  return ensureBinary(binary, pkg);
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   const port = (server.address() as net.AddressInfo).port;
@@ -251,15 +257,19 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
 }
 
 /**
- * One GET on a connection of its own, closed after the response. Pooled
- * keep-alive connections (Deno's fetch keeps one open that never carries a
- * request) hold VictoriaMetrics' graceful shutdown for its full 5 s.
+ * One GET (or `method`) on a connection of its own, closed after the
+ * response. Pooled keep-alive connections (Deno's fetch keeps one open that
+ * never carries a request) hold VictoriaMetrics' graceful shutdown for its full 5 s.
  */
-function httpGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+export function httpGet(
+  url: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const request = http.get(
+    const request = http.request(
       url,
-      { agent: false, headers: { ...headers, connection: "close" } },
+      { method, agent: false, headers: { ...headers, connection: "close" } },
       (response) => {
         let body = "";
         response.setEncoding("utf8");
@@ -269,6 +279,7 @@ function httpGet(url: string, headers: Record<string, string>): Promise<{ status
       },
     );
     request.on("error", reject);
+    request.end();
   });
 }
 
@@ -278,11 +289,12 @@ function authHeader(flags: string[]): Record<string, string> {
   return user ? { authorization: "Basic " + btoa(`${user}:${pass ?? ""}`) } : {};
 }
 
-function isMain(): boolean {
-  const meta = import.meta as ImportMeta & { main?: boolean };
+/** Whether the module of `importMeta` is the program being run (Deno, Bun and Node alike). */
+export function isMain(importMeta: ImportMeta = import.meta): boolean {
+  const meta = importMeta as ImportMeta & { main?: boolean };
   if (typeof meta.main === "boolean") return meta.main;
   const entry = process.argv[1];
-  return entry !== undefined && existsSync(entry) && import.meta.url.endsWith(entry.replace(/\\/g, "/"));
+  return entry !== undefined && existsSync(entry) && meta.url.endsWith(entry.replace(/\\/g, "/"));
 }
 
 if (isMain()) {

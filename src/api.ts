@@ -19,7 +19,7 @@ export {
 export type { ClientOptions } from "./options.ts";
 export type { Address, Clock } from "./writer.ts";
 export type { BackoffOptions } from "./backoff.ts";
-export type { Rejection } from "./transport/types.ts";
+export type { Rejection, TlsOptions } from "./transport/types.ts";
 export {
   ClientClosedError,
   ConnectError,

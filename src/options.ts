@@ -9,7 +9,7 @@ import type { BackoffOptions } from "./backoff.ts";
 import { OptionsError } from "./errors.ts";
 import { DEFAULT_MAX_TAGS, type EncoderOptions, sanitizeName } from "./put.ts";
 import { defaultTransport } from "./transport/default.ts";
-import type { Transport } from "./transport/types.ts";
+import type { TlsOptions, Transport } from "./transport/types.ts";
 import type { Address, Clock } from "./writer.ts";
 
 /** Options of `Client`; every one has a default. */
@@ -33,6 +33,15 @@ export interface ClientOptions {
   milliseconds?: boolean;
   /** How to reach the server. Default: `autoTransport` (`node:net` on Node, Deno and Bun). */
   transport?: Transport;
+  /**
+   * Connect with TLS: `true` (the runtime's CAs, the host's name checked) or
+   * `{ ca, cert, key, servername, rejectUnauthorized }` with PEM strings.
+   * The handshake counts in `connectTimeoutMs`; a certificate refused is a
+   * `ConnectError`, retried like any failed connect. Honoured by the
+   * `node:net` (default), Deno and Bun transports, and by `socketsTransport`
+   * as `tls: true`; `httpTransport` takes `scheme: "https"` instead. Default false.
+   */
+  tls?: boolean | TlsOptions;
   /** Longest wait for one connection attempt, in ms. Default 5000. */
   connectTimeoutMs?: number;
   /** How long `close()` may take to deliver what is queued, in ms. Default 10000. */
@@ -92,13 +101,14 @@ export function resolveOptions(host: string | readonly string[], options: Client
   const port = integer("port", options.port ?? 4242, 1, 65535);
   const mps = options.mps ?? 0;
   if (!(mps >= 0) || !Number.isFinite(mps)) throw new OptionsError(`mps must be >= 0, got ${mps}`);
-  const transport = options.transport ?? defaultTransport();
-  if (transport === undefined) {
+  const plain = options.transport ?? defaultTransport();
+  if (plain === undefined) {
     throw new OptionsError(
       "this runtime has no TCP sockets: pass a transport, e.g. socketsTransport(connect) from " +
         '"@x/potsdb/sockets" or httpTransport() from "@x/potsdb/http"',
     );
   }
+  const transport = withTls(plain, options.tls);
   return {
     addresses: parseAddresses(host, port),
     qsize: integer("qsize", options.qsize ?? 100_000, 0),
@@ -132,6 +142,77 @@ export function resolveOptions(host: string | readonly string[], options: Client
 export function integer(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new OptionsError(`${name} must be an integer in ${min}..${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** The transport as is, or one that passes the checked `tls` settings to every connect. */
+function withTls(transport: Transport, option: ClientOptions["tls"]): Transport {
+  if (option === undefined || option === false) return transport;
+  const tls = tlsOptions(option);
+  if (!transport.checkTls) {
+    throw new OptionsError(
+      `tls: the ${transport.name} transport does not do TLS` +
+        (transport.name.startsWith("http") ? '; use httpTransport({ scheme: "https" })' : ""),
+    );
+  }
+  try {
+    transport.checkTls(tls);
+  } catch (e) {
+    throw new OptionsError(`tls: ${(e as Error).message}`);
+  }
+  return {
+    name: transport.name,
+    connect: (o) => transport.connect({ ...o, tls }),
+    hostname: transport.hostname?.bind(transport),
+    checkTls: transport.checkTls.bind(transport),
+  };
+}
+
+const PEM = /-----BEGIN [A-Z0-9 ]+-----/;
+
+function tlsOptions(option: true | TlsOptions): TlsOptions {
+  if (option === true) return {};
+  if (typeof option !== "object" || option === null || Array.isArray(option)) {
+    throw new OptionsError(
+      "tls must be true, false or an object { ca, cert, key, servername, rejectUnauthorized }",
+    );
+  }
+  const { ca, cert, key, servername, rejectUnauthorized } = option;
+  const tls: TlsOptions = {};
+  if (ca !== undefined) {
+    const list = typeof ca === "string" ? [ca] : ca;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new OptionsError("tls.ca must be a PEM string or a non-empty array of them");
+    }
+    for (const c of list) pem("tls.ca", c, "CERTIFICATE");
+    tls.ca = typeof ca === "string" ? ca : [...list];
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new OptionsError("tls.cert and tls.key go together: pass both or neither");
+  }
+  if (cert !== undefined) tls.cert = pem("tls.cert", cert, "CERTIFICATE");
+  if (key !== undefined) tls.key = pem("tls.key", key, "PRIVATE KEY");
+  if (servername !== undefined) {
+    if (typeof servername !== "string" || servername === "" || /[\s/]/.test(servername)) {
+      throw new OptionsError(`tls.servername must be a host name, got ${JSON.stringify(servername)}`);
+    }
+    tls.servername = servername;
+  }
+  if (rejectUnauthorized !== undefined) {
+    if (typeof rejectUnauthorized !== "boolean") {
+      throw new OptionsError("tls.rejectUnauthorized must be a boolean");
+    }
+    tls.rejectUnauthorized = rejectUnauthorized;
+  }
+  return tls;
+}
+
+function pem(name: string, value: unknown, kind: string): string {
+  if (typeof value !== "string" || !PEM.test(value) || !value.includes(kind)) {
+    throw new OptionsError(
+      `${name} must be PEM text ("-----BEGIN ...${kind}-----"), not a file name: read the file first`,
+    );
   }
   return value;
 }

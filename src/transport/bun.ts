@@ -7,13 +7,16 @@
  * unanswered one holds the process until the kernel gives up; Bun's
  * `node:net` (the default) is as fast and can.
  *
+ * With the client's `tls` option it connects with `Bun.connect({ tls })`
+ * and waits for the handshake: a certificate refused fails the connect.
+ *
  * @module
  */
 
 import * as os from "node:os";
 import { BufferedConnection } from "./stream_connection.ts";
-import { lineSplitter, raceSignal, runtimeNamespace } from "../runtime.ts";
-import type { Connection, ConnectOptions, Transport } from "./types.ts";
+import { connectionClosed, lineSplitter, raceSignal, runtimeNamespace } from "../runtime.ts";
+import type { Connection, ConnectOptions, TlsOptions, Transport } from "./types.ts";
 
 interface BunSocket {
   write(data: Uint8Array): number;
@@ -32,10 +35,21 @@ interface BunHandlers {
   end?(socket: BunSocket): void;
   error?(socket: BunSocket, error: Error): void;
   connectError?(socket: BunSocket, error: Error): void;
+  handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
+}
+
+interface BunTlsOptions {
+  ca?: string | string[];
+  cert?: string;
+  key?: string;
+  serverName?: string;
+  rejectUnauthorized?: boolean;
 }
 
 interface BunNamespace {
-  connect(options: { hostname: string; port: number; socket: BunHandlers }): Promise<BunSocket>;
+  connect(
+    options: { hostname: string; port: number; tls?: BunTlsOptions; socket: BunHandlers },
+  ): Promise<BunSocket>;
 }
 
 const bun = () => runtimeNamespace<BunNamespace>("Bun", "bunTransport");
@@ -54,7 +68,7 @@ const bun = () => runtimeNamespace<BunNamespace>("Bun", "bunTransport");
  */
 export const bunTransport: Transport = {
   name: "Bun.connect",
-  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, tls }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
     let socket: BunSocket | undefined;
     let closing = false;
@@ -71,10 +85,20 @@ export const bunTransport: Transport = {
     });
     const push = lineSplitter(onLine);
     const decoder = new TextDecoder();
+    // Bun.connect resolves once TCP is open; with TLS, the handshake handler says how it went.
+    let handshook!: (error?: Error) => void;
+    const secured = new Promise<void>((resolve, reject) => {
+      handshook = (error) => error ? reject(error) : resolve();
+    });
+    secured.catch(() => {});
     const attempt = bun().connect({
       hostname: host,
       port,
+      tls: tls && bunTls(tls),
       socket: {
+        handshake(_s, success, authorizationError) {
+          handshook(success ? undefined : authorizationError ?? new Error("TLS handshake failed"));
+        },
         open(s) {
           socket = s;
           s.setNoDelay?.(true);
@@ -93,6 +117,7 @@ export const bunTransport: Transport = {
           s.end();
         },
         close(_s, error) {
+          handshook(connectionClosed(error ?? lastError));
           connection.finish(error ?? lastError);
         },
         connectError(_s, error) {
@@ -102,7 +127,26 @@ export const bunTransport: Transport = {
     });
     // A connect that completes after the abort is closed at once.
     socket = await raceSignal(attempt, signal, (s) => s.terminate());
+    if (tls) {
+      try {
+        await raceSignal(secured, signal);
+      } catch (e) {
+        socket.terminate();
+        throw e;
+      }
+    }
     return connection;
   },
   hostname: () => os.hostname(),
+  checkTls() {},
 };
+
+function bunTls(tls: TlsOptions): BunTlsOptions {
+  return {
+    ca: typeof tls.ca === "string" ? tls.ca : tls.ca && [...tls.ca],
+    cert: tls.cert,
+    key: tls.key,
+    serverName: tls.servername,
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+  };
+}

@@ -6,12 +6,18 @@
  * writes nothing while a caller's synchronous loop runs, which is why the
  * default on Deno is `node:net` (Deno's writes bytes synchronously).
  *
+ * With the client's `tls` option it connects with `Deno.connect` and then
+ * `Deno.startTls` (or `Deno.connectTls`, for a client certificate) and waits
+ * for the handshake. Deno always checks the server's certificate:
+ * `rejectUnauthorized: false` is refused (use `nodeTransport`), and so is a
+ * `servername` together with a client certificate.
+ *
  * @module
  */
 
 import { raceSignal, readLines, runtimeNamespace } from "../runtime.ts";
 import { BufferedConnection } from "./stream_connection.ts";
-import type { Connection, ConnectOptions, Transport } from "./types.ts";
+import type { Connection, ConnectOptions, TlsOptions, Transport } from "./types.ts";
 
 interface DenoConn {
   write(p: Uint8Array): Promise<number>;
@@ -22,10 +28,18 @@ interface DenoConn {
   setNoDelay?(noDelay?: boolean): void;
 }
 
+interface DenoTlsConn extends DenoConn {
+  handshake(): Promise<unknown>;
+}
+
 interface DenoNamespace {
   connect(
     options: { hostname: string; port: number; transport?: "tcp"; signal?: AbortSignal },
   ): Promise<DenoConn>;
+  startTls(conn: DenoConn, options: { hostname: string; caCerts?: string[] }): Promise<DenoTlsConn>;
+  connectTls(
+    options: { hostname: string; port: number; caCerts?: string[]; cert?: string; key?: string },
+  ): Promise<DenoTlsConn>;
   hostname(): string;
 }
 
@@ -45,13 +59,32 @@ const deno = () => runtimeNamespace<DenoNamespace>("Deno", "denoTransport");
  */
 export const denoTransport: Transport = {
   name: "Deno.connect",
-  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, tls }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
-    // The signal cancels the connect itself: an attempt left pending on an unanswered
-    // SYN would hold the process until the kernel gives up (minutes).
-    const attempt = deno().connect({ hostname: host, port, transport: "tcp", signal });
-    // A connect that completes after the abort is closed at once.
-    const conn = await raceSignal(attempt, signal, (c) => c.close());
+    let conn: DenoConn;
+    if (tls?.cert !== undefined) {
+      // Only connectTls takes a client certificate; it takes no signal, so an unanswered
+      // connect is left to the kernel, and one that completes after the abort is closed.
+      const attempt = deno().connectTls({
+        hostname: host,
+        port,
+        caCerts: caCerts(tls),
+        cert: tls.cert,
+        key: tls.key,
+      });
+      conn = await handshake(await raceSignal(attempt, signal, (c) => c.close()), signal);
+    } else {
+      // The signal cancels the connect itself: an attempt left pending on an unanswered
+      // SYN would hold the process until the kernel gives up (minutes).
+      const attempt = deno().connect({ hostname: host, port, transport: "tcp", signal });
+      // A connect that completes after the abort is closed at once.
+      conn = await raceSignal(attempt, signal, (c) => c.close());
+      if (tls) {
+        conn.setNoDelay?.(true);
+        const secured = deno().startTls(conn, { hostname: tls.servername ?? host, caCerts: caCerts(tls) });
+        conn = await handshake(await raceSignal(secured, signal, (c) => c.close()), signal);
+      }
+    }
     conn.setNoDelay?.(true);
     let closed = false;
     const connection = new BufferedConnection({
@@ -70,4 +103,33 @@ export const denoTransport: Transport = {
     return connection;
   },
   hostname: () => deno().hostname(),
+  checkTls(tls: TlsOptions) {
+    if (tls.rejectUnauthorized === false) {
+      throw new Error(
+        "Deno.connectTls always checks the certificate: use nodeTransport for rejectUnauthorized: false",
+      );
+    }
+    if (tls.servername !== undefined && tls.cert !== undefined) {
+      throw new Error("Deno.connectTls takes no servername with a client certificate: use nodeTransport");
+    }
+  },
 };
+
+function caCerts(tls: TlsOptions): string[] | undefined {
+  return typeof tls.ca === "string" ? [tls.ca] : tls.ca && [...tls.ca];
+}
+
+/** Completes the handshake (certificate errors surface here), or closes the connection on abort. */
+async function handshake(conn: DenoTlsConn, signal: AbortSignal): Promise<DenoTlsConn> {
+  try {
+    await raceSignal(conn.handshake(), signal);
+    return conn;
+  } catch (e) {
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+    throw e;
+  }
+}

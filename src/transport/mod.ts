@@ -23,5 +23,5 @@
  * @module
  */
 
-export type { Connection, ConnectOptions, Rejection, Transport } from "./types.ts";
+export type { Connection, ConnectOptions, Rejection, TlsOptions, Transport } from "./types.ts";
 export { lineSplitter, readLines } from "../runtime.ts";

@@ -1,6 +1,7 @@
 /**
  * The `node:net` transport. Works on Node, and on Bun and Deno through their
- * Node compatibility.
+ * Node compatibility. With the client's `tls` option it connects with
+ * `node:tls` instead, and the handshake is part of the connect.
  *
  * `socket.write()` first tries to write to the kernel synchronously, which is
  * what lets the client deliver a synchronous burst of `send()` calls while
@@ -12,8 +13,9 @@
 
 import * as net from "node:net";
 import * as os from "node:os";
+import * as tls from "node:tls";
 import { connectionClosed, lineSplitter, raceSignal } from "../runtime.ts";
-import type { Connection, ConnectOptions, Transport } from "./types.ts";
+import type { Connection, ConnectOptions, TlsOptions, Transport } from "./types.ts";
 
 interface Unsettled {
   done: (error?: Error) => void;
@@ -109,7 +111,8 @@ class NodeConnection implements Connection {
 }
 
 /**
- * Connects with `node:net`.
+ * Connects with `node:net`, or with `node:tls` when the client has the
+ * `tls` option (every setting of it is honoured).
  *
  * @example
  * ```ts
@@ -122,15 +125,16 @@ class NodeConnection implements Connection {
  */
 export const nodeTransport: Transport = {
   name: "node:net",
-  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, tls: secure }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = secure ? tlsConnect(host, port, secure) : net.connect({ host, port, noDelay: true });
     const opened = new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
+      // With TLS, "secureConnect" comes after the handshake and the certificate check.
+      socket.once(secure ? "secureConnect" : "connect", resolve);
       socket.once("error", reject);
     });
     try {
-      // Destroying the socket on abort cancels the connect itself.
+      // Destroying the socket on abort cancels the connect (and the handshake) itself.
       await raceSignal(opened, signal);
     } catch (e) {
       socket.destroy();
@@ -139,4 +143,20 @@ export const nodeTransport: Transport = {
     return new NodeConnection(socket, onLine);
   },
   hostname: () => os.hostname(),
+  checkTls() {},
 };
+
+function tlsConnect(host: string, port: number, options: TlsOptions): tls.TLSSocket {
+  const socket = tls.connect({
+    host,
+    port,
+    // SNI takes a name, not an address; the certificate is checked against the host either way.
+    servername: options.servername ?? (net.isIP(host) ? undefined : host),
+    ca: typeof options.ca === "string" ? options.ca : options.ca && [...options.ca],
+    cert: options.cert,
+    key: options.key,
+    rejectUnauthorized: options.rejectUnauthorized ?? true,
+  });
+  socket.setNoDelay(true);
+  return socket;
+}

@@ -39,7 +39,7 @@
 import { OptionsError } from "../errors.ts";
 import { raceSignal, readLines } from "../runtime.ts";
 import { BufferedConnection } from "./stream_connection.ts";
-import type { Connection, ConnectOptions, Transport } from "./types.ts";
+import type { Connection, ConnectOptions, TlsOptions, Transport } from "./types.ts";
 
 /** Where a socket connects to: `{ hostname, port }`. */
 export interface SocketAddress {
@@ -76,7 +76,12 @@ export type ConnectFunction = (address: SocketAddress, options?: SocketOptions) 
 
 /** Options of {@linkcode socketsTransport}. */
 export interface SocketsTransportOptions {
-  /** Passed to `connect()`: `"on"` for TLS. Default `"off"`. */
+  /**
+   * Passed to `connect()`: `"on"` for TLS. Default `"off"`; a client with
+   * `tls: true` asks for `"on"` too. The runtime checks the certificate
+   * against its own CAs: `connect()` takes no `ca`, `cert`, `key` or
+   * `servername`, so a client's `tls` object with any of them is refused.
+   */
   secureTransport?: "off" | "on";
   /** The transport's name in messages. Default `"sockets"`. */
   name?: string;
@@ -118,11 +123,14 @@ export function socketsTransport(connect: ConnectFunction, options: SocketsTrans
   const secureTransport = options.secureTransport ?? "off";
   return {
     name: options.name ?? "sockets",
-    async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+    async connect({ host, port, signal, onLine, tls }: ConnectOptions): Promise<Connection> {
       signal.throwIfAborted();
       // An IPv6 literal comes without brackets from the client; connect() wants them.
       const hostname = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-      const socket = connect({ hostname, port }, { secureTransport, allowHalfOpen: false });
+      const socket = connect({ hostname, port }, {
+        secureTransport: tls ? "on" : secureTransport,
+        allowHalfOpen: false,
+      });
       let closing = false;
       const closeSocket = () => {
         if (closing) return;
@@ -152,6 +160,19 @@ export function socketsTransport(connect: ConnectFunction, options: SocketsTrans
       // Reading fails once we closed the socket ourselves: that is a clean end.
       readLines(socket.readable, onLine, () => closing).then((error) => connection.finish(error));
       return connection;
+    },
+    checkTls(tls: TlsOptions) {
+      const unsupported: string[] = (["ca", "cert", "key", "servername"] as const).filter((k) =>
+        tls[k] !== undefined
+      );
+      if (tls.rejectUnauthorized === false) unsupported.push("rejectUnauthorized: false");
+      if (unsupported.length > 0) {
+        throw new Error(
+          `connect() takes no ${
+            unsupported.join(", ")
+          }: use tls: true (the runtime's own CAs check the certificate)`,
+        );
+      }
     },
   };
 }

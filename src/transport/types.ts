@@ -8,6 +8,26 @@
  * @module
  */
 
+/**
+ * TLS settings of a connection (the client's `tls` option, with `true` given
+ * as `{}`). Certificates and keys are PEM text, not file names.
+ */
+export interface TlsOptions {
+  /**
+   * Certificate authorities to trust, PEM; by default the runtime's own
+   * list. Several may be given as an array or concatenated in one string.
+   */
+  ca?: string | readonly string[];
+  /** The client's certificate chain, PEM, for servers that ask for one (needs `key`). */
+  cert?: string;
+  /** The private key of `cert`, PEM. */
+  key?: string;
+  /** The name to ask for (SNI) and to check the certificate against. Default: the host. */
+  servername?: string;
+  /** Set to false to accept any certificate (testing only). Default true. */
+  rejectUnauthorized?: boolean;
+}
+
 /** What the client asks of {@linkcode Transport.connect}. */
 export interface ConnectOptions {
   /** Host name or address. */
@@ -24,6 +44,11 @@ export interface ConnectOptions {
    * and emits an `error` event. TCP transports have no use for it.
    */
   onError?(error: Error): void;
+  /**
+   * Connect with TLS, with these settings; absent for plain TCP. Only passed
+   * to a transport that has {@linkcode Transport.checkTls}.
+   */
+  tls?: TlsOptions;
 }
 
 /** A point the server refused for good: it is dropped, not retried. */
@@ -109,4 +134,14 @@ export interface Transport {
   connect(options: ConnectOptions): Promise<Connection>;
   /** This machine's hostname, for `hostTag: true`. */
   hostname?(): string | undefined;
+  /**
+   * Present on a transport that honours {@linkcode ConnectOptions.tls}. A
+   * client with the `tls` option calls it once, when it is made, and refuses
+   * a transport without it.
+   *
+   * @param tls the client's TLS settings
+   * @throws Error saying why, for settings this transport cannot honour (the
+   * client reports it as an `OptionsError`)
+   */
+  checkTls?(tls: TlsOptions): void;
 }
