@@ -1,8 +1,9 @@
 // A child process for the spool tests.
 // Usage: <runtime> spool_script send <dir> <port> <mode> <count> <close|exit> [qsize]
-//   sends `spool.seq <i>` for i = 0 .. count-1 in chunks of 1,000 with a yield after each,
+//   sends `spool.seq <i>` for i = 0 .. count-1 in chunks of 5,000 with a yield after each,
 //   printing "ACCEPTED <accepted> <spooled> <sent>" after each yield, then "DONE"; with
-//   "close" it closes the client, with "exit" it just ends (no close()).
+//   "close" it closes the client, with "exit" it just ends (no close()), with "wait" it stays
+//   alive until killed.
 // Usage: <runtime> spool_script hold <dir>
 //   opens a client on the spool, prints "READY <pid>" and waits until stdin closes.
 // Usage: <runtime> spool_script web <dir>
@@ -47,7 +48,7 @@ if (what === "web") {
   });
   const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
   for (let i = 0; i < count;) {
-    for (const end = Math.min(count, i + 1000); i < end; i++) {
+    for (const end = Math.min(count, i + 5000); i < end; i++) {
       client.send("spool.seq", i, { k: "v" }, 1700000000);
     }
     await yieldNow();
@@ -58,5 +59,5 @@ if (what === "web") {
   if (ending === "close") {
     const s = await client.close({ timeoutMs: 0 });
     process.stdout.write(`CLOSED ${JSON.stringify(s)}\n`);
-  }
+  } else if (ending === "wait") setInterval(() => {}, 1000);
 }
