@@ -119,7 +119,7 @@ export interface DropDetail {
  *
  * const metrics = new Client("localhost");
  * metrics.addEventListener("drop", (e) => console.warn(`${e.detail.count} dropped: ${e.detail.reason}`));
- * metrics.addEventListener("error", (e) => console.warn(e.detail.code, e.detail.address));
+ * metrics.addEventListener("error", (e) => console.warn(e.detail.code, e.detail.message));
  * await metrics.close();
  * ```
  */

@@ -201,7 +201,8 @@ export class FileSpool implements Spool {
       this.#fail("cannot open the spool", e);
       return;
     }
-    if (this.#fsync === "interval") {
+    // "interval" syncs everything once a second; "always" syncs each append itself, and the commit file here.
+    if (this.#fsync !== "never") {
       this.#timer = setInterval(() => this.#sync(), FSYNC_INTERVAL_MS);
       unrefTimer(this.#timer);
     }
