@@ -531,6 +531,26 @@ describe("spool: Client", () => {
       assert.equal(s.spooled, 5000);
     }));
 
+  it("replays under a rate limit, in order, taking tokens for spooled points too", () =>
+    withDir(async (dir) => {
+      const down = await closedPort();
+      const n = 20_000;
+      const a = new Client("127.0.0.1", { port: down, hostTag: false, qsize: 1000, spool: { dir } });
+      for (let i = 0; i < n; i++) a.send("spool.seq", i, { k: "v" }, 1700000000);
+      await a.close({ timeoutMs: 0 });
+      const server = await startServer();
+      try {
+        const b = new Client("127.0.0.1", { port: server.port, hostTag: false, mps: 10_000, spool: { dir } });
+        const s = await b.close({ timeoutMs: 30_000 });
+        assertAccounting(s);
+        assert.equal(s.sent, n);
+        await waitFor(() => server.lines().length >= n, 10_000, "delivery");
+        assert.deepEqual(seqValues(server.lines()), range(0, n));
+      } finally {
+        await server.close();
+      }
+    }));
+
   it("holds maxBytes through the client and counts dropped.spoolFull", () =>
     withDir(async (dir) => {
       const down = await closedPort();
