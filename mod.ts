@@ -29,3 +29,5 @@
 
 export * from "./src/api.ts";
 export { autoTransport } from "./src/transport/auto.ts";
+// The `spool` option's disk spool (node:fs); web.ts leaves it out, so Workers refuse the option.
+import "./src/spool/file.ts";

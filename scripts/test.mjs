@@ -172,9 +172,11 @@ try {
     }
     const kind = runtime.startsWith("node") ? "node" : runtime; // node22/node24 print as Node does
     const counts = parsers[kind](r.out) ?? { passed: 0, failed: 0 };
-    // The figures the end-to-end tests print (loss at a restart, rate-limited delivery time).
+    // The figures the tests print (loss at a restart, rate-limited delivery time, spool outage, kill -9).
     const out = r.out.replace(/\\#/g, "#"); // TAP escapes '#'
-    const figures = [...new Set(out.match(/(?:restart|rate limit) \((?:deno|bun|node)\): .*/g) ?? [])];
+    const figures = [
+      ...new Set(out.match(/(?:restart|rate limit|spool outage|kill -9) \((?:deno|bun|node)\): .*/g) ?? []),
+    ];
     const e2e = {
       passed: (out.match(e2ePatterns[kind].passed) ?? []).length,
       failed: (out.match(e2ePatterns[kind].failed) ?? []).length,

@@ -15,8 +15,10 @@ export {
   type DropDetail,
   type FlushOptions,
   type SendOptions,
+  type SpoolStats,
 } from "./client.ts";
 export type { ClientOptions } from "./options.ts";
+export type { SpoolFsync, SpoolMode, SpoolOptions } from "./spool/types.ts";
 export type { Address, Clock } from "./writer.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export type { Rejection, TlsOptions } from "./transport/types.ts";
@@ -30,6 +32,7 @@ export {
   OptionsError,
   PotsdbError,
   ServerError,
+  SpoolError,
   ValidationError,
 } from "./errors.ts";
 export {

@@ -13,11 +13,14 @@ import {
   OptionsError,
   type PotsdbError,
   ServerError,
+  type SpoolError,
 } from "./errors.ts";
 import { type ClientOptions, integer, resolveOptions } from "./options.ts";
 import { PutEncoder, type Tags, type Timestamp, type Value } from "./put.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
 import type { Rejection } from "./transport/types.ts";
+import { spoolFactory } from "./spool/default.ts";
+import type { Spool } from "./spool/types.ts";
 import { type Address, type Clock, Writer } from "./writer.ts";
 
 /** Options of {@linkcode Client.connect}. */
@@ -42,9 +45,12 @@ export interface FlushOptions {
   signal?: AbortSignal;
 }
 
-/** A point-in-time account of a client. `accepted = sent + dropped.total + queued`. */
+/**
+ * A point-in-time account of a client. `accepted = sent + dropped.total + queued`;
+ * points in the spool are part of `queued`.
+ */
 export interface ClientStats {
-  /** Points `send()` accepted. */
+  /** Points `send()` accepted, plus those found in the spool at start (left by an earlier process). */
   accepted: number;
   /** Points written to the OS (and so on their way to the server). */
   sent: number;
@@ -58,6 +64,8 @@ export interface ClientStats {
     closed: number;
     /** Refused by the server for good (HTTP `/api/put` errors); not retried. */
     rejected: number;
+    /** Dropped from the spool, the oldest segment at a time, because it reached `maxBytes`. */
+    spoolFull: number;
     /** Sum of the above. */
     total: number;
   };
@@ -73,6 +81,22 @@ export interface ClientStats {
   connected: boolean;
   /** The most recent problem, if any. */
   lastError: PotsdbError | undefined;
+  /** Points on disk in the spool, not delivered yet (part of `queued`); 0 without a spool. */
+  spooled: number;
+  /** The spool's state, when the `spool` option is set. */
+  spool?: SpoolStats;
+}
+
+/** What {@linkcode ClientStats.spool} tells. */
+export interface SpoolStats {
+  /** Whether it works: false after an I/O error, when the client went on memory-only. */
+  active: boolean;
+  /** Points found on disk at start, left by an earlier process (counted in `accepted`). */
+  recovered: number;
+  /** Torn or corrupt segment tails cut off at start (never replayed). */
+  corruptTails: number;
+  /** Bytes cut off with them. */
+  corruptBytes: number;
 }
 
 /** The `detail` of a `drop` event. */
@@ -95,7 +119,7 @@ export interface DropDetail {
  *
  * const metrics = new Client("localhost");
  * metrics.addEventListener("drop", (e) => console.warn(`${e.detail.count} dropped: ${e.detail.reason}`));
- * metrics.addEventListener("error", (e) => console.warn(e.detail.code, e.detail.address));
+ * metrics.addEventListener("error", (e) => console.warn(e.detail.code, e.detail.message));
  * await metrics.close();
  * ```
  */
@@ -104,8 +128,11 @@ export interface ClientEventMap {
   connect: CustomEvent<Address>;
   /** The open connection ended; its unconfirmed points are written again on the next one. */
   disconnect: CustomEvent<ConnectionLostError>;
-  /** A connection attempt (or an HTTP request) failed; one event per failure. */
-  error: CustomEvent<ConnectError>;
+  /**
+   * A connection attempt (or an HTTP request) failed, one event per failure;
+   * or the spool failed (a {@linkcode SpoolError}: the client goes on memory-only).
+   */
+  error: CustomEvent<ConnectError | SpoolError>;
   /** The server sent a line (OpenTSDB's `put: …` errors). */
   "server-error": CustomEvent<ServerError>;
   /**
@@ -143,6 +170,7 @@ type AnyListener = ((event: never) => unknown) | EventListenerObject | null;
  */
 export class Client extends EventTarget {
   readonly #writer: Writer;
+  readonly #spool: Spool | undefined;
   readonly #encoder: PutEncoder;
   readonly #now: () => number;
   readonly #closeTimeoutMs: number;
@@ -174,8 +202,15 @@ export class Client extends EventTarget {
     }
     const clock = o.clock;
     this.#now = clock ? () => clock.now() : Date.now;
+    // The spool's failures reach listeners added after the constructor: reported a task later.
+    this.#spool = o.spool && spoolFactory()!(o.spool, (error) =>
+      queueMicrotask(() => {
+        this.#lastError = error;
+        this.#emit("error", error);
+      }));
     this.#writer = new Writer({
       ...o,
+      spool: this.#spool,
       events: {
         connect: (address) => this.#emit("connect", address),
         disconnect: (error) => this.#emit("disconnect", error),
@@ -400,17 +435,28 @@ export class Client extends EventTarget {
     const queueFull = w.droppedQueueFull;
     const closed = w.droppedAtClose;
     const rejected = w.rejected;
+    const spoolFull = w.droppedSpoolFull;
+    const spool = this.#spool;
     return {
       accepted: w.accepted,
       sent: w.sent,
       queued: w.pending,
-      dropped: { queueFull, closed, rejected, total: queueFull + closed + rejected },
+      dropped: { queueFull, closed, rejected, spoolFull, total: queueFull + closed + rejected + spoolFull },
       reconnects: w.reconnects,
       connectFailures: w.connectFailures,
       serverErrors: this.#serverErrors,
       listenerErrors: this.#listenerErrors,
       connected: w.connected,
       lastError: this.#lastError ?? w.lastError,
+      spooled: w.spooled,
+      ...(spool && {
+        spool: {
+          active: spool.active,
+          recovered: spool.recovered,
+          corruptTails: spool.corruptTails,
+          corruptBytes: spool.corruptBytes,
+        },
+      }),
     };
   }
 

@@ -19,7 +19,8 @@ export type ErrorCode =
   | "CONNECTION_LOST"
   | "FLUSH_TIMEOUT"
   | "SERVER_ERROR"
-  | "HTTP_ERROR";
+  | "HTTP_ERROR"
+  | "SPOOL_FAILED";
 
 // Marks potsdb's errors across copies of the package (a JSR copy and an npm copy in one
 // process): each error carries the names of its class and of the classes above it.
@@ -343,5 +344,38 @@ export class HttpError extends PotsdbError {
     super("HTTP_ERROR", `POST ${url}: HTTP ${status}${text ? `: ${text}` : ""}`);
     this.status = status;
     this.body = text;
+  }
+}
+
+/**
+ * The disk spool failed (an unwritable directory, a full disk, a read
+ * error): reported as an `error` event, after which the client runs
+ * memory-only; what was on disk stays there for the next process.
+ *
+ * @example
+ * ```ts
+ * import { Client, SpoolError } from "@x/potsdb";
+ *
+ * const metrics = new Client("localhost", { hostTag: false });
+ * metrics.addEventListener("error", (event) => {
+ *   if (event.detail instanceof SpoolError) console.warn(`spool ${event.detail.dir}: ${event.detail.message}`);
+ * });
+ * await metrics.close();
+ * ```
+ */
+export class SpoolError extends PotsdbError {
+  /** The spool's directory. */
+  readonly dir: string;
+
+  /**
+   * Describes a spool failure.
+   *
+   * @param dir the spool's directory
+   * @param message what failed
+   * @param cause the file system's error
+   */
+  constructor(dir: string, message: string, cause?: unknown) {
+    super("SPOOL_FAILED", message, { cause });
+    this.dir = dir;
   }
 }

@@ -10,6 +10,8 @@ import { OptionsError } from "./errors.ts";
 import { DEFAULT_MAX_TAGS, type EncoderOptions, sanitizeName } from "./put.ts";
 import { defaultTransport } from "./transport/default.ts";
 import type { TlsOptions, Transport } from "./transport/types.ts";
+import { spoolFactory } from "./spool/default.ts";
+import type { ResolvedSpoolOptions, SpoolOptions } from "./spool/types.ts";
 import type { Address, Clock } from "./writer.ts";
 
 /** Options of `Client`; every one has a default. */
@@ -60,6 +62,13 @@ export interface ClientOptions {
   signal?: AbortSignal;
   /** Time source for timestamps, the rate limit and its sleeps (tests). */
   clock?: Clock;
+  /**
+   * A directory where points wait on disk instead of being dropped, and
+   * where the next process finds and delivers them: `{ dir, maxBytes?,
+   * mode?, fsync? }` (see {@linkcode SpoolOptions}). Node, Deno and Bun
+   * only (the root entry); refused on Workers. Default: none.
+   */
+  spool?: SpoolOptions;
 }
 
 /** The longest delay a timer takes: runtimes fire a longer one at once. */
@@ -78,6 +87,7 @@ export interface ResolvedOptions {
   encoder: EncoderOptions;
   reconnect: BackoffOptions | undefined;
   clock: Clock | undefined;
+  spool: ResolvedSpoolOptions | undefined;
 }
 
 /**
@@ -126,7 +136,37 @@ export function resolveOptions(host: string | readonly string[], options: Client
     },
     reconnect: options.reconnect,
     clock: options.clock,
+    spool: resolveSpool(options.spool),
   };
+}
+
+const SPOOL_MODES = ["overflow", "always"];
+const SPOOL_FSYNCS = ["never", "interval", "always"];
+
+function resolveSpool(option: SpoolOptions | undefined): ResolvedSpoolOptions | undefined {
+  if (option === undefined) return undefined;
+  if (typeof option !== "object" || option === null) {
+    throw new OptionsError("spool must be an object: { dir, maxBytes?, mode?, fsync? }");
+  }
+  if (typeof option.dir !== "string" || option.dir === "") {
+    throw new OptionsError("spool.dir must be a non-empty string");
+  }
+  const mode = option.mode ?? "overflow";
+  if (!SPOOL_MODES.includes(mode)) {
+    throw new OptionsError(`spool.mode must be "overflow" or "always", got ${mode}`);
+  }
+  const fsync = option.fsync ?? "interval";
+  if (!SPOOL_FSYNCS.includes(fsync)) {
+    throw new OptionsError(`spool.fsync must be "never", "interval" or "always", got ${fsync}`);
+  }
+  const maxBytes = integer("spool.maxBytes", option.maxBytes ?? 256 * 1024 * 1024, 64 * 1024);
+  if (spoolFactory() === undefined) {
+    throw new OptionsError(
+      "spool: this runtime has no file system (a Worker): the disk spool needs node:fs, and is " +
+        "available from the root entry on Node, Deno and Bun",
+    );
+  }
+  return { dir: option.dir, maxBytes, mode, fsync };
 }
 
 /**

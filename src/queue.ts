@@ -66,6 +66,12 @@ export class DropOldestQueue implements LineSink {
   readonly capacity: number;
   /** Lines discarded because the queue was full, since it was made. */
   dropped = 0;
+  /**
+   * Called when a line is pushed into the full queue, before the oldest is
+   * dropped: it may take lines from the front (with `peek` and `discard`) so
+   * that none is. The writer sets it when a spool takes the overflow.
+   */
+  overflow: (() => void) | undefined = undefined;
   // Line bytes. Held lines run from the oldest's start to #tail, and when #wrapped they
   // continue from offset 0 (the space between #wrapEnd and the end of #buf is unused).
   #buf = new Uint8Array(INITIAL_BYTES);
@@ -152,6 +158,21 @@ export class DropOldestQueue implements LineSink {
    * @returns the lines as one copy of their bytes, or undefined when the queue is empty or `maxCount` < 1
    */
   take(maxCount: number, maxBytes: number, into?: Uint8Array): Batch | undefined {
+    const batch = this.peek(maxCount, maxBytes, into);
+    if (batch !== undefined) this.#removeFront(batch.count, batch.data.length);
+    return batch;
+  }
+
+  /**
+   * Copies what {@linkcode DropOldestQueue.take} would remove, and leaves it
+   * queued (the spool writes lines to disk before they leave the queue).
+   *
+   * @param maxCount most lines to copy
+   * @param maxBytes most bytes to copy
+   * @param into a buffer to copy the lines into when they fit (a view of it is returned)
+   * @returns a copy of the front lines, or undefined when the queue is empty or `maxCount` < 1
+   */
+  peek(maxCount: number, maxBytes: number, into?: Uint8Array): Batch | undefined {
     if (this.#length === 0 || maxCount < 1) return undefined;
     const starts = this.#starts;
     const ends = this.#ends;
@@ -181,8 +202,25 @@ export class DropOldestQueue implements LineSink {
     target.set(buf.subarray(first, end));
     if (end2 !== -1) target.set(buf.subarray(0, end2), end - first);
     const data = target.length === bytes ? target : target.subarray(0, bytes);
-    this.#removeFront(count, bytes);
     return { data, count };
+  }
+
+  /**
+   * Removes the `count` oldest lines (after a {@linkcode DropOldestQueue.peek}).
+   *
+   * @param count how many; at most `length`
+   */
+  discard(count: number): void {
+    const n = Math.min(count, this.#length);
+    if (n <= 0) return;
+    const starts = this.#starts;
+    const ends = this.#ends;
+    let bytes = 0;
+    for (let i = 0, slot = this.#head; i < n; i++) {
+      bytes += ends[slot] - starts[slot];
+      slot = slot + 1 === starts.length ? 0 : slot + 1;
+    }
+    this.#removeFront(n, bytes);
   }
 
   /**
@@ -198,6 +236,8 @@ export class DropOldestQueue implements LineSink {
 
   /** Makes room for a line of `size` bytes (dropping the oldest when full); returns its offset. */
   #reserve(size: number): number {
+    // Full: the overflow hook (the spool's) may take lines off the front first.
+    if (this.#length === this.capacity && this.capacity !== 0 && this.overflow !== undefined) this.overflow();
     if (this.#length === this.capacity && this.capacity !== 0) {
       this.dropped++;
       const slot = this.#head;

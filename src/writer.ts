@@ -13,10 +13,11 @@
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
 import { KeepAlive } from "./keep_alive.ts";
-import { InFlightLedger } from "./ledger.ts";
+import { InFlightLedger, type SeqBatch } from "./ledger.ts";
 import { DropOldestQueue, type LineSink } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
+import type { Spool, SpoolPosition } from "./spool/types.ts";
 import type { Connection, Rejection, Transport } from "./transport/types.ts";
 
 /** A host and port to connect to. */
@@ -73,7 +74,12 @@ export interface WriterOptions {
   clock?: Clock;
   /** Where the writer reports what happens. */
   events: WriterEvents;
+  /** Where lines wait on disk (the `spool` option); none by default. */
+  spool?: Spool;
 }
+
+/** A batch read from the spool: it is committed there once written. */
+type SpoolBatch = SeqBatch & { spoolStart?: SpoolPosition; spoolEnd?: SpoolPosition };
 
 // Write buffers kept for reuse once their write is confirmed: a batch is copied into one
 // instead of a new allocation per write.
@@ -152,6 +158,11 @@ export class Writer implements LineSink {
   #running: Promise<void> | undefined;
   readonly #hold: KeepAlive;
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  // The spool, if any (see "spool hooks" below).
+  readonly #spool: Spool | undefined;
+  #wal = false;
+  #spoolBase = 0;
+  #spillScheduled = false;
 
   /**
    * Makes an idle writer; it starts on the first `enqueue` or `connectNow`.
@@ -179,11 +190,23 @@ export class Writer implements LineSink {
         }
       },
     );
+    this.#spool = options.spool;
+    if (this.#spool !== undefined) this.#attachSpool(this.#spool); // SPOOL HOOK
   }
 
-  /** Lines accepted but neither written nor dropped. */
+  /** Lines accepted but neither written nor dropped (those waiting in the spool included). */
   get pending(): number {
-    return this.queue.length + this.#ledger.lines;
+    return this.queue.length + this.#ledger.lines + (this.#spool?.unread ?? 0);
+  }
+
+  /** Lines waiting on disk, not yet delivered. */
+  get spooled(): number {
+    return this.#spool?.spooled ?? 0;
+  }
+
+  /** Unread lines the spool dropped because it was full. */
+  get droppedSpoolFull(): number {
+    return this.#spool?.droppedFull ?? 0;
   }
 
   /** Lines dropped because the queue was full. */
@@ -201,7 +224,8 @@ export class Writer implements LineSink {
    * taken at `accepted === n` is done once this reaches `n`.
    */
   get firstPending(): number {
-    return this.#ledger.firstSeq ?? this.accepted - this.queue.length;
+    return this.#ledger.firstSeq ??
+      (this.#spoolReady() ? this.#spoolBase + this.#spool!.consumed : this.accepted - this.queue.length);
   }
 
   /**
@@ -233,6 +257,7 @@ export class Writer implements LineSink {
     this.accepted++;
     // The oldest line made room: a flush that waited for it may be done.
     if (dropped !== 0) this.#o.events.progress();
+    if (this.#wal) this.#walQueued(); // SPOOL HOOK: to disk now or at the end of this task
     if (this.#wake !== undefined) {
       const wake = this.#wake;
       this.#wake = undefined;
@@ -289,6 +314,7 @@ export class Writer implements LineSink {
       await Promise.resolve();
     }
     this.#conn = undefined;
+    if (this.#spool !== undefined) this.#persist(true); // SPOOL HOOK: what is left goes to disk
     this.droppedAtClose += this.queue.clear() + this.#ledger.clear();
     this.#hold.stop();
     clearTimeout(this.#sleepTimer);
@@ -300,7 +326,7 @@ export class Writer implements LineSink {
       this.#stop.signal.addEventListener("abort", () => resolve(), { once: true })
     );
     while (!this.#stopped) {
-      if (this.queue.length === 0 && !this.#ledger.hasRetry) {
+      if (this.queue.length === 0 && !this.#ledger.hasRetry && !this.#spoolReady()) {
         if (this.#ledger.unconfirmedLines === 0) this.#hold.update();
         await new Promise<void>((resolve) => this.#wake = resolve);
         this.#wake = undefined;
@@ -318,7 +344,8 @@ export class Writer implements LineSink {
         }
         this.#blocked = false;
       } else if (result === Pump.RateLimited) {
-        const want = Math.min(this.queue.length, Math.max(1, Math.ceil(this.#o.mps / 100)));
+        const ready = this.queue.length + (this.#spoolReady() ? this.#spool!.unread : 0);
+        const want = Math.max(1, Math.min(ready, Math.ceil(this.#o.mps / 100)));
         await this.#sleep(this.#limiter!.msUntil(want));
       }
     }
@@ -338,6 +365,12 @@ export class Writer implements LineSink {
       const done = (error?: Error, rejected?: readonly Rejection[]) => this.#confirm(gen, error, rejected);
       for (;;) {
         let batch = this.#ledger.nextRetry();
+        if (batch === undefined && this.#spool !== undefined) {
+          // SPOOL HOOK: lines on disk are older than those queued: they go first.
+          const spooled = this.#fromSpool();
+          if (spooled === Pump.RateLimited) return Pump.RateLimited;
+          batch = spooled;
+        }
         if (batch === undefined) {
           const queue = this.queue;
           if (queue.length === 0 || (fullOnly && queue.bytes < this.#o.batchBytes)) return Pump.Empty;
@@ -373,6 +406,8 @@ export class Writer implements LineSink {
       return;
     }
     const batch = this.#ledger.confirm();
+    const spoolEnd = (batch as SpoolBatch).spoolEnd;
+    if (spoolEnd !== undefined) this.#spool!.commit(spoolEnd); // SPOOL HOOK: delivered, off the disk
     // The transport is done with the bytes: the buffer can take another batch.
     const buffer = batch.data.buffer;
     if (buffer.byteLength === this.#o.batchBytes && this.#spare.length < SPARE_BUFFERS) {
@@ -483,6 +518,116 @@ export class Writer implements LineSink {
     conn.closed.then((error) => this.#lost(gen, error));
     if (!this.#hold.held) conn.unref();
     this.#o.events.connect(address);
+  }
+
+  // --- spool hooks --------------------------------------------------------------------------
+  // With a spool, lines flow queue → spool → connection: in "overflow" mode the queue's
+  // overflow hook moves its oldest lines to disk instead of dropping them, in "always" mode
+  // every line goes to disk at once (a write-ahead log). The pump takes from the spool before
+  // the queue, a confirmed spool batch is committed, and at stop or process exit what is
+  // still pending is written to the spool.
+
+  #attachSpool(spool: Spool): void {
+    // Lines an earlier process left are numbered first: 0 .. recovered - 1.
+    this.accepted = spool.recovered;
+    this.#wal = spool.mode === "always";
+    if (!this.#wal) this.queue.overflow = () => this.#spill(true);
+    spool.onExit(() => this.#persist(false));
+    if (spool.unread > 0) this.#running = this.#run();
+  }
+
+  /** Whether the spool has lines to read. */
+  #spoolReady(): boolean {
+    const spool = this.#spool;
+    return spool !== undefined && spool.active && spool.unread > 0;
+  }
+
+  /** "always" mode: a full batch goes to disk now, anything less when the caller's task ends. */
+  #walQueued(): void {
+    if (this.queue.bytes < this.#o.batchBytes) {
+      if (!this.#spillScheduled) {
+        this.#spillScheduled = true;
+        queueMicrotask(() => {
+          this.#spillScheduled = false;
+          if (!this.#stopped) this.#spill(false);
+        });
+      }
+      return;
+    }
+    this.#spill(false);
+    if (this.#wake === undefined && this.#conn !== undefined && !this.#blocked) this.#pump(true);
+  }
+
+  /**
+   * Moves lines from the front of the queue into the spool: one batch when
+   * `once` (to make room in a full queue), else all of them. A spool that
+   * fails takes nothing; the queue then works as without one.
+   */
+  #spill(once: boolean): void {
+    const spool = this.#spool!;
+    const queue = this.queue;
+    if (!spool.active || queue.length === 0) return;
+    // The spool's unread lines run on into these; when it has none, they start here.
+    if (spool.unread === 0) this.#spoolBase = this.accepted - queue.length - spool.consumed;
+    const into = this.#spare.pop() ?? new Uint8Array(this.#o.batchBytes);
+    try {
+      while (queue.length > 0) {
+        const batch = queue.peek(queue.length, this.#o.batchBytes, into)!;
+        if (!spool.append(batch.data, batch.count)) return;
+        queue.discard(batch.count);
+        if (once) return;
+      }
+    } finally {
+      if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(into);
+    }
+  }
+
+  /** The next batch from the spool, if it has one and the rate limit allows. */
+  #fromSpool(): SpoolBatch | undefined | typeof Pump.RateLimited {
+    if (this.#wal) this.#spill(false);
+    if (!this.#spoolReady()) return undefined;
+    const spool = this.#spool!;
+    let max = spool.unread;
+    const limiter = this.#limiter;
+    if (limiter !== undefined) {
+      max = limiter.take(max);
+      if (max === 0) return Pump.RateLimited;
+    }
+    const seq = this.#spoolBase + spool.consumed;
+    const into = this.#spare.pop() ?? new Uint8Array(this.#o.batchBytes);
+    const read = spool.read(max, this.#o.batchBytes, into);
+    if (read === undefined || read.data.buffer !== into.buffer) this.#spare.push(into);
+    if (limiter !== undefined) limiter.giveBack(max - (read?.count ?? 0));
+    if (read === undefined) return undefined;
+    return { data: read.data, count: read.count, seq, spoolStart: read.start, spoolEnd: read.end };
+  }
+
+  /**
+   * Writes every pending line to the spool: batches taken from the queue and
+   * not confirmed, then the queue. Batches read from the spool are on disk
+   * still (uncommitted); at stop the spool is rewound to read them again and
+   * closed. Runs at stop, and synchronously at process exit.
+   */
+  #persist(stopping: boolean): void {
+    const spool = this.#spool!;
+    if (!spool.active) {
+      if (stopping) spool.close();
+      return;
+    }
+    const ledger = this.#ledger;
+    ledger.requeue(); // in flight or not, it is all pending now
+    let lost = 0;
+    for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) {
+      const start = (b as SpoolBatch).spoolStart;
+      if (start !== undefined && spool.onDisk(start)) continue;
+      if (lost > 0 || !spool.append(b.data, b.count)) lost += b.count;
+    }
+    this.droppedAtClose += lost;
+    this.#spill(false);
+    if (stopping) {
+      spool.rewind();
+      spool.close();
+    }
   }
 
   async #sleep(ms: number): Promise<void> {

@@ -38,6 +38,7 @@ describe("the root API", () => {
       "PotsdbError",
       "PutEncoder",
       "ServerError",
+      "SpoolError",
       "ValidationError",
       "autoTransport",
       "encodePut",
