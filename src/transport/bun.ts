@@ -22,6 +22,7 @@ interface BunSocket {
   ref(): void;
   unref(): void;
   setNoDelay?(noDelay?: boolean): boolean;
+  setKeepAlive?(enable?: boolean, initialDelay?: number): boolean;
 }
 
 interface BunHandlers {
@@ -54,7 +55,7 @@ const bun = () => runtimeNamespace<BunNamespace>("Bun", "bunTransport");
  */
 export const bunTransport: Transport = {
   name: "Bun.connect",
-  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, keepAliveMs }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
     let socket: BunSocket | undefined;
     let closing = false;
@@ -78,6 +79,7 @@ export const bunTransport: Transport = {
         open(s) {
           socket = s;
           s.setNoDelay?.(true);
+          if (keepAliveMs) s.setKeepAlive?.(true, keepAliveMs);
         },
         data(_s, data) {
           push(decoder.decode(data, { stream: true }));

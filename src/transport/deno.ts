@@ -20,6 +20,7 @@ interface DenoConn {
   ref(): void;
   unref(): void;
   setNoDelay?(noDelay?: boolean): void;
+  setKeepAlive?(keepAlive?: boolean): void;
 }
 
 interface DenoNamespace {
@@ -45,7 +46,7 @@ const deno = () => runtimeNamespace<DenoNamespace>("Deno", "denoTransport");
  */
 export const denoTransport: Transport = {
   name: "Deno.connect",
-  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, keepAliveMs }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
     // The signal cancels the connect itself: an attempt left pending on an unanswered
     // SYN would hold the process until the kernel gives up (minutes).
@@ -53,6 +54,8 @@ export const denoTransport: Transport = {
     // A connect that completes after the abort is closed at once.
     const conn = await raceSignal(attempt, signal, (c) => c.close());
     conn.setNoDelay?.(true);
+    // Deno takes no delay: the system's keepalive timing applies.
+    if (keepAliveMs) conn.setKeepAlive?.(true);
     let closed = false;
     const connection = new BufferedConnection({
       send: (bytes) => conn.write(bytes),

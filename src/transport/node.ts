@@ -122,9 +122,11 @@ class NodeConnection implements Connection {
  */
 export const nodeTransport: Transport = {
   name: "node:net",
-  async connect({ host, port, signal, onLine }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, keepAliveMs }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
     const socket = net.connect({ host, port, noDelay: true });
+    // Probes an idle connection, so a peer that vanished is found without traffic.
+    if (keepAliveMs) socket.setKeepAlive(true, keepAliveMs);
     const opened = new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
       socket.once("error", reject);
