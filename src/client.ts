@@ -69,6 +69,19 @@ export interface ClientStats {
     /** Sum of the above. */
     total: number;
   };
+  /**
+   * Points an answer of the server confirmed: over telnet, an answer to a
+   * `version` probe (OpenTSDB) covering them; over HTTP, the server's answer.
+   */
+  confirmed: number;
+  /** Points written again because their connection died before the server acknowledged them (at-least-once). */
+  replayed: number;
+  /**
+   * Points written with no confirmation possible: the server does not answer
+   * probes (VictoriaMetrics), probing is off, or they were let go beyond the
+   * 8 MiB kept for replay. A connection that dies may lose some of these.
+   */
+  unconfirmed: number;
   /** Successful connections after the first. */
   reconnects: number;
   /** Failed connection attempts. */
@@ -442,6 +455,9 @@ export class Client extends EventTarget {
       sent: w.sent,
       queued: w.pending,
       dropped: { queueFull, closed, rejected, spoolFull, total: queueFull + closed + rejected + spoolFull },
+      confirmed: w.confirmed,
+      replayed: w.replayed,
+      unconfirmed: w.unconfirmed,
       reconnects: w.reconnects,
       connectFailures: w.connectFailures,
       serverErrors: this.#serverErrors,

@@ -17,6 +17,7 @@ export type ErrorCode =
   | "CONNECT_TIMEOUT"
   | "CONNECT_FAILED"
   | "CONNECTION_LOST"
+  | "CONNECTION_STALLED"
   | "FLUSH_TIMEOUT"
   | "SERVER_ERROR"
   | "HTTP_ERROR"
@@ -303,9 +304,15 @@ export class ConnectionLostError extends PotsdbError {
    *
    * @param message what happened
    * @param cause the runtime's error, if there was one
+   * @param code `CONNECTION_STALLED` when the client gave up on a connection that made no
+   * progress (a dead peer, a partition), else `CONNECTION_LOST`
    */
-  constructor(message: string, cause?: unknown) {
-    super("CONNECTION_LOST", message, { cause });
+  constructor(
+    message: string,
+    cause?: unknown,
+    code: "CONNECTION_LOST" | "CONNECTION_STALLED" = "CONNECTION_LOST",
+  ) {
+    super(code, message, { cause });
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * The writer's record of lines that left the queue but are not yet known to
- * be written: batches handed to the connection and awaiting `done`, and
- * batches to write again after a connection was lost. Both keep the order
- * in which the lines were accepted.
+ * be delivered: batches handed to the connection and awaiting `done`;
+ * batches written but not yet acknowledged by the server (kept, up to a
+ * bound, to be written again if the connection dies before the answer); and
+ * batches to write again after a connection was lost. All keep the order in
+ * which the lines were accepted.
  *
  * @module
  */
@@ -30,13 +32,18 @@ export interface SeqBatch extends Batch {
  */
 export class InFlightLedger {
   #unconfirmed: SeqBatch[] = [];
+  #retained: SeqBatch[] = [];
   #retry: SeqBatch[] = [];
   /** Lines handed to the connection, awaiting `done`. */
   unconfirmedLines = 0;
+  /** Lines written, kept until the server acknowledges them. */
+  retainedLines = 0;
+  /** Bytes of the retained lines. */
+  retainedBytes = 0;
   /** Lines waiting to be written again. */
   retryLines = 0;
 
-  /** All lines recorded here. */
+  /** Lines not yet written: in flight or to retry (retained lines are written). */
   get lines(): number {
     return this.unconfirmedLines + this.retryLines;
   }
@@ -83,24 +90,74 @@ export class InFlightLedger {
     return batch;
   }
 
-  /** The connection was lost: what was in flight is retried first, since it is older. */
-  requeue(): void {
-    this.#retry = this.#unconfirmed.concat(this.#retry);
-    this.retryLines += this.unconfirmedLines;
-    this.#unconfirmed = [];
-    this.unconfirmedLines = 0;
+  /**
+   * Keeps a written batch until the server acknowledges it.
+   *
+   * @param batch the batch `confirm()` returned
+   */
+  retain(batch: SeqBatch): void {
+    this.#retained.push(batch);
+    this.retainedLines += batch.count;
+    this.retainedBytes += batch.data.length;
   }
 
   /**
-   * Forgets everything (the writer stopped).
+   * The oldest retained batch leaves the ledger: acknowledged, or let go.
    *
-   * @returns the lines forgotten
+   * @returns that batch, or `undefined` when none is retained
+   */
+  release(): SeqBatch | undefined {
+    const batch = this.#retained.shift();
+    if (batch !== undefined) {
+      this.retainedLines -= batch.count;
+      this.retainedBytes -= batch.data.length;
+    }
+    return batch;
+  }
+
+  /** Sequence number just past the newest line written (retained or in flight), if any. */
+  get writtenEnd(): number | undefined {
+    const last = this.#unconfirmed.at(-1) ?? this.#retained.at(-1);
+    return last === undefined ? undefined : last.seq + last.count;
+  }
+
+  /** Sequence number of the oldest retained line, if any. */
+  get retainedSeq(): number | undefined {
+    return this.#retained[0]?.seq;
+  }
+
+  /**
+   * The connection was lost: what was retained and what was in flight is
+   * retried first, in that order, since it is older.
+   *
+   * @returns the retained lines taken back (they were counted as written)
+   */
+  requeue(): number {
+    const replayed = this.retainedLines;
+    this.#retry = this.#retained.concat(this.#unconfirmed, this.#retry);
+    this.retryLines += this.retainedLines + this.unconfirmedLines;
+    this.#retained = [];
+    this.retainedLines = 0;
+    this.retainedBytes = 0;
+    this.#unconfirmed = [];
+    this.unconfirmedLines = 0;
+    return replayed;
+  }
+
+  /**
+   * Forgets everything (the writer stopped). Retained lines were written
+   * already, so they are let go, not counted.
+   *
+   * @returns the lines forgotten that were never written
    */
   clear(): number {
     const lines = this.lines;
     this.#unconfirmed = [];
+    this.#retained = [];
     this.#retry = [];
     this.unconfirmedLines = 0;
+    this.retainedLines = 0;
+    this.retainedBytes = 0;
     this.retryLines = 0;
     return lines;
   }

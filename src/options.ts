@@ -54,6 +54,28 @@ export interface ClientOptions {
    * exits after this). Default 2000.
    */
   lingerMs?: number;
+  /**
+   * A connection that makes no write progress while bytes wait, or leaves a
+   * probe unanswered, for this long is taken for dead: it is destroyed, its
+   * address cools down, and what it did not acknowledge is written again on
+   * the next address. In ms; 0 = never. Default 15000.
+   */
+  stallTimeoutMs?: number;
+  /**
+   * How often to send OpenTSDB's `version` command while lines were written
+   * since its last answer: an answer confirms every line before it. A server
+   * that never answers (VictoriaMetrics) gets one probe per connection. In
+   * ms; 0 = never (at-most-once). Default 5000.
+   */
+  heartbeatMs?: number;
+  /** TCP keepalive on idle connections (node:net, Deno, Bun), in ms; 0 = off. Default 10000. */
+  keepAliveMs?: number;
+  /**
+   * With several addresses, move to another one at random this often
+   * (± 10 %), so that a restarted TSD gets its share back. In ms; 0 = never.
+   * Default 0.
+   */
+  rebalanceMs?: number;
   /** Largest single write in bytes (lines are coalesced up to it). Default 65536. */
   batchBytes?: number;
   /** Reconnect backoff: `initialMs` (100), `maxMs` (30000), `factor` (2); jittered. */
@@ -81,6 +103,10 @@ export interface ResolvedOptions {
   mps: number;
   batchBytes: number;
   connectTimeoutMs: number;
+  stallTimeoutMs: number;
+  heartbeatMs: number;
+  keepAliveMs: number;
+  rebalanceMs: number;
   closeTimeoutMs: number;
   lingerMs: number;
   transport: Transport;
@@ -125,6 +151,10 @@ export function resolveOptions(host: string | readonly string[], options: Client
     mps,
     batchBytes: integer("batchBytes", options.batchBytes ?? 65536, 1024),
     connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 5000, 1, MAX_TIMER_MS),
+    stallTimeoutMs: integer("stallTimeoutMs", options.stallTimeoutMs ?? 15_000, 0, MAX_TIMER_MS),
+    heartbeatMs: integer("heartbeatMs", options.heartbeatMs ?? 5000, 0, MAX_TIMER_MS),
+    keepAliveMs: integer("keepAliveMs", options.keepAliveMs ?? 10_000, 0, MAX_TIMER_MS),
+    rebalanceMs: integer("rebalanceMs", options.rebalanceMs ?? 0, 0, MAX_TIMER_MS),
     closeTimeoutMs: integer("closeTimeoutMs", options.closeTimeoutMs ?? 10_000, 0, MAX_TIMER_MS),
     lingerMs: integer("lingerMs", options.lingerMs ?? 2000, 0, MAX_TIMER_MS),
     transport,

@@ -2,31 +2,29 @@
  * The writer: one per client, it moves lines from the queue to the server.
  *
  * States: idle (nothing to write; handles unref'd) → connecting (with a
- * connect timeout; on failure a capped, jittered backoff, then the next
- * address) → writing (coalesced batches, rate-limited, waiting on
- * backpressure) → back to idle, or to connecting when the connection is lost
- * (unconfirmed batches go back in front of the queue). `stop()` ends it.
+ * connect timeout, to the next address that is not cooling down after a
+ * failure) → writing (coalesced batches, rate-limited, waiting on
+ * backpressure; probes and the stall watchdog run alongside, see
+ * `liveness.ts`) → back to idle, or to connecting when the connection is
+ * lost or stalls (unconfirmed and unacknowledged batches go back in front of
+ * the queue). `stop()` ends it.
  *
  * @module
  */
 
-import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
+import { type Address, AddressBook } from "./addresses.ts";
+import { type BackoffOptions, sleep } from "./backoff.ts";
 import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
 import { KeepAlive } from "./keep_alive.ts";
 import { InFlightLedger, type SeqBatch } from "./ledger.ts";
+import { isProbeAnswer, isProbeAnswerTail, Liveness, PROBE } from "./liveness.ts";
 import { DropOldestQueue, type LineSink } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
 import type { Spool, SpoolPosition } from "./spool/types.ts";
 import type { Connection, Rejection, Transport } from "./transport/types.ts";
 
-/** A host and port to connect to. */
-export interface Address {
-  /** Host name or address. */
-  host: string;
-  /** TCP port. */
-  port: number;
-}
+export type { Address };
 
 /** A time source: `now()` in ms, and a sleep that resolves early on abort. */
 export interface Clock {
@@ -66,6 +64,14 @@ export interface WriterOptions {
   batchBytes: number;
   /** Longest wait for one connection attempt. */
   connectTimeoutMs: number;
+  /** No write progress while bytes wait, or no answer to a probe, for this long: the connection is dead. */
+  stallTimeoutMs: number;
+  /** How often to probe an OpenTSDB connection with `version` while lines were written; 0 = never. */
+  heartbeatMs: number;
+  /** TCP keepalive delay for the transport; 0 = off. */
+  keepAliveMs: number;
+  /** Move to another address at random this often (± 10 %); 0 = never. */
+  rebalanceMs: number;
   /** How long pending lines keep the process alive without progress. */
   lingerMs: number;
   /** Reconnect backoff. */
@@ -84,6 +90,10 @@ type SpoolBatch = SeqBatch & { spoolStart?: SpoolPosition; spoolEnd?: SpoolPosit
 // Write buffers kept for reuse once their write is confirmed: a batch is copied into one
 // instead of a new allocation per write.
 const SPARE_BUFFERS = 4;
+
+// Most bytes kept for replay until the server acknowledges them; older ones are let go and
+// counted as unconfirmed.
+export const RETAIN_BYTES = 8 * 1024 * 1024;
 
 // What one pump round ended on. A plain object, not an enum: Node's type
 // stripping runs these sources as they are.
@@ -112,6 +122,10 @@ const realClock: Clock = {
  *   mps: 0,
  *   batchBytes: 65536,
  *   connectTimeoutMs: 1000,
+ *   stallTimeoutMs: 15000,
+ *   heartbeatMs: 5000,
+ *   keepAliveMs: 10000,
+ *   rebalanceMs: 0,
  *   lingerMs: 1000,
  *   events: { connect() {}, disconnect() {}, connectError() {}, serverLine() {}, progress() {} },
  * });
@@ -128,6 +142,12 @@ export class Writer implements LineSink {
   sent = 0;
   /** Lines given up on at stop (not written within the deadline). */
   droppedAtClose = 0;
+  /** Lines an answer of the server confirmed (a probe's answer, or an HTTP answer). */
+  confirmed = 0;
+  /** Lines written again because their connection died before the server acknowledged them. */
+  replayed = 0;
+  /** Lines written with no confirmation possible: the server never answers probes, or they were let go. */
+  unconfirmed = 0;
   /** Lines the server refused for good (reported by the transport; not retried). */
   rejected = 0;
   /** Successful connections after the first. */
@@ -141,15 +161,22 @@ export class Writer implements LineSink {
   readonly queue: DropOldestQueue;
   readonly #o: WriterOptions;
   readonly #limiter: TokenBucket | undefined;
-  readonly #backoff: Backoff;
+  readonly #addresses: AddressBook;
   readonly #clock: Clock;
   readonly #realTimers: boolean;
   readonly #stop = new AbortController();
   #stopped = false;
   #conn: Connection | undefined;
+  #address: Address | undefined;
+  #liveness: Liveness | undefined;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  #rebalanceTimer: ReturnType<typeof setTimeout> | undefined;
+  #rebalancing = false;
+  #answerTail = false;
+  /** Addresses whose server answered a probe: an unanswered one there means a stall. */
+  readonly #answering = new Set<Address>();
   #gen = 0;
   #connects = 0;
-  #addressIndex = 0;
   #blocked = false;
   #pumping = false;
   readonly #ledger = new InFlightLedger();
@@ -177,7 +204,7 @@ export class Writer implements LineSink {
     this.#limiter = options.mps > 0
       ? new TokenBucket(options.mps, Math.max(1, options.mps), () => this.#clock.now())
       : undefined;
-    this.#backoff = new Backoff(options.reconnect);
+    this.#addresses = new AddressBook(options.addresses, options.reconnect, () => this.#clock.now());
     this.#hold = new KeepAlive(
       options.lingerMs,
       () => this.#clock.now(),
@@ -277,9 +304,10 @@ export class Writer implements LineSink {
    */
   async connectNow(timeoutMs: number): Promise<void> {
     if (this.#conn) return;
-    const conn = await this.#open(this.#o.addresses[this.#addressIndex], timeoutMs, true);
+    const { address } = this.#addresses.next();
+    const conn = await this.#open(address, timeoutMs, true);
     if (this.#conn) conn.destroy(); // the loop connected meanwhile
-    else this.#adopt(conn, this.#o.addresses[this.#addressIndex]);
+    else this.#adopt(conn, address);
     if (this.#running === undefined) this.#running = this.#run();
   }
 
@@ -313,7 +341,8 @@ export class Writer implements LineSink {
       // After a graceful end, the unconfirmed lines got their `done` calls.
       await Promise.resolve();
     }
-    this.#conn = undefined;
+    this.#endConnection();
+    this.#releaseRetained(); // written; no answer came for them
     if (this.#spool !== undefined) this.#persist(true); // SPOOL HOOK: what is left goes to disk
     this.droppedAtClose += this.queue.clear() + this.#ledger.clear();
     this.#hold.stop();
@@ -387,6 +416,8 @@ export class Writer implements LineSink {
           if (limiter !== undefined && taken.count < max) limiter.giveBack(max - taken.count);
           batch = { data: taken.data, count: taken.count, seq };
         }
+        // Bytes start to wait now: the stall watchdog measures from here.
+        if (this.#ledger.unconfirmedLines === 0) this.#liveness?.progressed();
         this.#ledger.written(batch);
         if (!conn.write(batch.data, done)) {
           this.#blocked = true;
@@ -406,47 +437,100 @@ export class Writer implements LineSink {
       return;
     }
     const batch = this.#ledger.confirm();
-    const spoolEnd = (batch as SpoolBatch).spoolEnd;
-    if (spoolEnd !== undefined) this.#spool!.commit(spoolEnd); // SPOOL HOOK: delivered, off the disk
-    // The transport is done with the bytes: the buffer can take another batch.
-    const buffer = batch.data.buffer;
-    if (buffer.byteLength === this.#o.batchBytes && this.#spare.length < SPARE_BUFFERS) {
-      this.#spare.push(new Uint8Array(buffer as ArrayBuffer));
-    }
     const refused = Math.min(rejected?.length ?? 0, batch.count);
     this.sent += batch.count - refused;
     if (refused > 0) {
       this.rejected += refused;
       this.#o.events.rejected?.(rejected!);
     }
+    const live = this.#liveness;
+    if (live === undefined) this.#release(batch, "confirmed", batch.count - refused); // the answer came with `done`
+    else {
+      live.progressed();
+      if (!live.retaining) this.#release(batch, "unconfirmed");
+      else {
+        // Kept until a probe's answer confirms it, to be written again if the connection dies first.
+        this.#ledger.retain(batch);
+        while (this.#ledger.retainedBytes > RETAIN_BYTES) {
+          this.#release(this.#ledger.release()!, "unconfirmed");
+        }
+      }
+    }
     this.#hold.progress();
     this.#o.events.progress();
     if (this.pending === 0) this.#hold.update();
+  }
+
+  /** A batch leaves the ledger for good: counted, and its buffer reused. */
+  #release(batch: SeqBatch, as: "confirmed" | "unconfirmed", count = batch.count): void {
+    this[as] += count;
+    // SPOOL HOOK: delivered (written, or acknowledged where the server answers), off the disk.
+    const spoolEnd = (batch as SpoolBatch).spoolEnd;
+    if (spoolEnd !== undefined) this.#spool!.commit(spoolEnd);
+    // The transport is done with the bytes: the buffer can take another batch.
+    const buffer = batch.data.buffer;
+    if (buffer.byteLength === this.#o.batchBytes && this.#spare.length < SPARE_BUFFERS) {
+      this.#spare.push(new Uint8Array(buffer as ArrayBuffer));
+    }
+  }
+
+  /** Lets go of every retained batch, as unconfirmed. */
+  #releaseRetained(): void {
+    for (let b = this.#ledger.release(); b !== undefined; b = this.#ledger.release()) {
+      this.#release(b, "unconfirmed");
+    }
   }
 
   #lost(gen: number, cause: Error | undefined): void {
     if (gen !== this.#gen || this.#conn === undefined) return;
     this.#gen++;
     const conn = this.#conn;
-    this.#conn = undefined;
-    this.#blocked = false;
+    const address = this.#address!;
+    const rebalanced = this.#rebalancing;
+    this.#endConnection();
     conn.destroy();
-    this.#ledger.requeue();
-    const error = new ConnectionLostError(
-      cause ? `connection lost: ${cause.message}` : "the server closed the connection",
+    // stop()'s own graceful end delivers what was written: nothing to take back for it.
+    if (this.#stopped) this.#releaseRetained();
+    // Written but unacknowledged lines are taken back from `sent` and written again.
+    const replayed = this.#ledger.requeue();
+    this.sent -= replayed;
+    this.replayed += replayed;
+    const stalled = cause instanceof ConnectionLostError && cause.code === "CONNECTION_STALLED";
+    if (stalled) this.#addresses.failed(address); // cools down: the next connect goes elsewhere
+    const error = stalled ? cause : new ConnectionLostError(
+      rebalanced
+        ? "moved to another address (rebalanceMs)"
+        : cause
+        ? `connection lost: ${cause.message}`
+        : "the server closed the connection",
       cause,
     );
-    // The clean end of stop()'s own close is no problem to report.
-    if (!this.#stopped || cause !== undefined) this.lastError = error;
+    // The clean end of stop()'s own close, or of a rebalance, is no problem to report.
+    if ((!this.#stopped && !rebalanced) || cause !== undefined) this.lastError = error;
     if (!this.#stopped) this.#o.events.disconnect(error);
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
   }
 
+  /** Forgets the open connection's state and timers (the connection itself is ended by the caller). */
+  #endConnection(): void {
+    this.#conn = undefined;
+    this.#liveness = undefined;
+    this.#blocked = false;
+    this.#rebalancing = false;
+    this.#answerTail = false;
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#rebalanceTimer);
+    this.#watchdog = this.#rebalanceTimer = undefined;
+  }
+
   async #connect(): Promise<Connection | undefined> {
-    const addresses = this.#o.addresses;
-    const address = addresses[this.#addressIndex];
+    const { address, waitMs } = this.#addresses.next();
+    if (waitMs > 0) {
+      await this.#sleep(waitMs); // every address cools down: wait for the first to be ready
+      return undefined;
+    }
     try {
       const conn = await this.#open(address, this.#o.connectTimeoutMs);
       if (this.#stopped || this.#conn !== undefined) {
@@ -460,9 +544,8 @@ export class Writer implements LineSink {
       const error = e as ConnectError;
       this.connectFailures++;
       this.lastError = error;
+      this.#addresses.failed(address);
       this.#o.events.connectError(error);
-      this.#addressIndex = (this.#addressIndex + 1) % addresses.length;
-      await this.#sleep(this.#backoff.next());
       return undefined;
     }
   }
@@ -474,12 +557,17 @@ export class Writer implements LineSink {
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
     // A caller awaiting the host check holds the process; background reconnects do not.
     if (!awaited) unrefTimer(timer);
+    let conn: Connection | undefined;
     try {
-      return await this.#o.transport.connect({
+      conn = await this.#o.transport.connect({
         host: address.host,
         port: address.port,
         signal,
-        onLine: (line) => this.#o.events.serverLine(line),
+        keepAliveMs: this.#o.keepAliveMs,
+        onLine: (line) => {
+          if (conn !== undefined && conn === this.#conn && this.#serverLine(line)) return;
+          this.#o.events.serverLine(line);
+        },
         onError: (e) => {
           const error = new ConnectError(
             "CONNECT_FAILED",
@@ -492,6 +580,7 @@ export class Writer implements LineSink {
           if (!this.#stopped) this.#o.events.connectError(error);
         },
       });
+      return conn;
     } catch (e) {
       if (timeout.signal.aborted) {
         throw new ConnectError(
@@ -508,16 +597,92 @@ export class Writer implements LineSink {
     }
   }
 
+  /**
+   * Takes the lines that answer a probe.
+   *
+   * @returns whether `line` was such a line (not a server error)
+   */
+  #serverLine(line: string): boolean {
+    if (this.#answerTail && isProbeAnswerTail(line)) {
+      this.#answerTail = false;
+      return true;
+    }
+    if (!isProbeAnswer(line)) return false;
+    this.#answerTail = true;
+    const covers = this.#liveness?.answered();
+    if (covers === undefined) return true;
+    this.#answering.add(this.#address!);
+    for (
+      let seq = this.#ledger.retainedSeq;
+      seq !== undefined && seq < covers;
+      seq = this.#ledger.retainedSeq
+    ) {
+      this.#release(this.#ledger.release()!, "confirmed");
+    }
+    return true;
+  }
+
   #adopt(conn: Connection, address: Address): void {
     this.#conn = conn;
+    this.#address = address;
     const gen = ++this.#gen;
     this.#blocked = false;
     if (this.#connects++ > 0) this.reconnects++;
-    this.#backoff.reset();
+    this.#addresses.connected(address);
     this.#hold.progress();
+    const o = this.#o;
+    // Transports whose `done` is the server's answer (HTTP, memory) need no probes and no watchdog.
+    if (!o.transport.acknowledges && o.stallTimeoutMs > 0) {
+      this.#liveness = new Liveness({
+        heartbeatMs: o.heartbeatMs,
+        stallTimeoutMs: o.stallTimeoutMs,
+        expectAnswers: this.#answering.has(address),
+        now: () => this.#clock.now(),
+      });
+      const period = Math.max(10, Math.min(o.stallTimeoutMs, o.heartbeatMs || Infinity) / 4);
+      this.#watchdog = setInterval(() => this.#tick(gen), period);
+      unrefTimer(this.#watchdog);
+    }
+    if (o.rebalanceMs > 0 && o.addresses.length > 1) {
+      this.#rebalanceTimer = setTimeout(
+        () => this.#rebalance(gen),
+        o.rebalanceMs * (0.9 + Math.random() * 0.2),
+      );
+      unrefTimer(this.#rebalanceTimer);
+    }
     conn.closed.then((error) => this.#lost(gen, error));
     if (!this.#hold.held) conn.unref();
-    this.#o.events.connect(address);
+    o.events.connect(address);
+  }
+
+  /** The watchdog: a stall ends the connection; a due probe is sent. */
+  #tick(gen: number): void {
+    const live = this.#liveness;
+    const conn = this.#conn;
+    if (gen !== this.#gen || live === undefined || conn === undefined) return;
+    const action = live.tick(this.#ledger.unconfirmedLines > 0, this.#ledger.writtenEnd);
+    if (action === "stalled") {
+      const where = `${this.#address!.host}:${this.#address!.port}`;
+      const error = new ConnectionLostError(
+        `no progress on ${where} for ${this.#o.stallTimeoutMs} ms: the connection is taken for dead`,
+        undefined,
+        "CONNECTION_STALLED",
+      );
+      this.#lost(gen, error);
+    } else if (action === "silent") {
+      this.#releaseRetained(); // the server does not answer probes: what was kept cannot be confirmed
+    } else if (action === "probe") {
+      live.probeSent(this.#ledger.writtenEnd!);
+      conn.write(PROBE, (error) => error && this.#lost(gen, error));
+    }
+  }
+
+  /** Time to move: a graceful end; what was not acknowledged is written again on the next connection. */
+  #rebalance(gen: number): void {
+    const conn = this.#conn;
+    if (gen !== this.#gen || conn === undefined || !this.#addresses.moveFrom(this.#address!)) return;
+    this.#rebalancing = true;
+    conn.end();
   }
 
   // --- spool hooks --------------------------------------------------------------------------
@@ -615,7 +780,10 @@ export class Writer implements LineSink {
       return;
     }
     const ledger = this.#ledger;
-    ledger.requeue(); // in flight or not, it is all pending now
+    // In flight or not, it is all pending now; unacknowledged lines go to disk too, to be written again.
+    const replayed = ledger.requeue();
+    this.sent -= replayed;
+    this.replayed += replayed;
     let lost = 0;
     for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) {
       const start = (b as SpoolBatch).spoolStart;

@@ -25,6 +25,7 @@ interface BunSocket {
   ref(): void;
   unref(): void;
   setNoDelay?(noDelay?: boolean): boolean;
+  setKeepAlive?(enable?: boolean, initialDelay?: number): boolean;
 }
 
 interface BunHandlers {
@@ -68,7 +69,7 @@ const bun = () => runtimeNamespace<BunNamespace>("Bun", "bunTransport");
  */
 export const bunTransport: Transport = {
   name: "Bun.connect",
-  async connect({ host, port, signal, onLine, tls }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, tls, keepAliveMs }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
     let socket: BunSocket | undefined;
     let closing = false;
@@ -102,6 +103,7 @@ export const bunTransport: Transport = {
         open(s) {
           socket = s;
           s.setNoDelay?.(true);
+          if (keepAliveMs) s.setKeepAlive?.(true, keepAliveMs);
         },
         data(_s, data) {
           push(decoder.decode(data, { stream: true }));

@@ -26,6 +26,7 @@ interface DenoConn {
   ref(): void;
   unref(): void;
   setNoDelay?(noDelay?: boolean): void;
+  setKeepAlive?(keepAlive?: boolean): void;
 }
 
 interface DenoTlsConn extends DenoConn {
@@ -59,7 +60,7 @@ const deno = () => runtimeNamespace<DenoNamespace>("Deno", "denoTransport");
  */
 export const denoTransport: Transport = {
   name: "Deno.connect",
-  async connect({ host, port, signal, onLine, tls }: ConnectOptions): Promise<Connection> {
+  async connect({ host, port, signal, onLine, tls, keepAliveMs }: ConnectOptions): Promise<Connection> {
     signal.throwIfAborted();
     let conn: DenoConn;
     if (tls?.cert !== undefined) {
@@ -86,6 +87,8 @@ export const denoTransport: Transport = {
       }
     }
     conn.setNoDelay?.(true);
+    // Deno takes no delay: the system's keepalive timing applies.
+    if (keepAliveMs) conn.setKeepAlive?.(true);
     let closed = false;
     const connection = new BufferedConnection({
       send: (bytes) => conn.write(bytes),

@@ -85,6 +85,14 @@ export interface HttpTransportOptions {
   details?: boolean;
   /** The `fetch` to use. Default: the global one. */
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Ask the server to answer only once the points are stored (OpenTSDB's
+   * `?sync`): a point then counts as sent only when it is durable, not when
+   * it was accepted into the server's write buffer. Default false.
+   */
+  sync?: boolean;
+  /** With `sync`, how long the server may take to store them (`sync_timeout`, ms). Default: the server's (no limit). */
+  syncTimeoutMs?: number;
 }
 
 const DEFAULT_MAX_BODY = 8192;
@@ -584,9 +592,22 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
   }
   const fetcher = options.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
   // Always: only the details tell which points of a refused body the server stored.
-  const query = "?details";
+  let query = "?details";
+  if (options.sync) {
+    query += "&sync";
+    const t = options.syncTimeoutMs;
+    if (t !== undefined) {
+      if (!Number.isInteger(t) || t < 1 || t >= requestTimeoutMs) {
+        throw new OptionsError(
+          `syncTimeoutMs must be an integer from 1 to below requestTimeoutMs (${requestTimeoutMs}), got ${t}`,
+        );
+      }
+      query += `&sync_timeout=${t}`;
+    }
+  } else if (options.syncTimeoutMs !== undefined) throw new OptionsError("syncTimeoutMs needs sync: true");
   return {
     name: `http${gzipOn ? "+gzip" : ""}`,
+    acknowledges: true,
     connect({ host, port, signal, onError }: ConnectOptions): Promise<Connection> {
       if (signal.aborted) return Promise.reject(signal.reason);
       const hostPart = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;

@@ -71,6 +71,8 @@ class MemoryConnection implements Connection {
  */
 export class MemoryTransport implements Transport {
   readonly name = "memory";
+  /** Its `done` is delivery itself: no probes, no stall watchdog. */
+  readonly acknowledges = true;
   /** Each write's data, in order. */
   readonly chunks: string[] = [];
   /** Connections made so far. */

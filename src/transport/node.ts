@@ -125,9 +125,13 @@ class NodeConnection implements Connection {
  */
 export const nodeTransport: Transport = {
   name: "node:net",
-  async connect({ host, port, signal, onLine, tls: secure }: ConnectOptions): Promise<Connection> {
+  async connect(
+    { host, port, signal, onLine, tls: secure, keepAliveMs }: ConnectOptions,
+  ): Promise<Connection> {
     signal.throwIfAborted();
     const socket = secure ? tlsConnect(host, port, secure) : net.connect({ host, port, noDelay: true });
+    // Probes an idle connection, so a peer that vanished is found without traffic.
+    if (keepAliveMs) socket.setKeepAlive(true, keepAliveMs);
     const opened = new Promise<void>((resolve, reject) => {
       // With TLS, "secureConnect" comes after the handshake and the certificate check.
       socket.once(secure ? "secureConnect" : "connect", resolve);

@@ -36,6 +36,8 @@ export interface ConnectOptions {
   port: number;
   /** Aborts the attempt (connect timeout, or the client closing). */
   signal: AbortSignal;
+  /** TCP keepalive: probe an idle connection after this many ms; 0 or absent = off. */
+  keepAliveMs?: number;
   /** Called with each line the server sends, without its line ending. */
   onLine(line: string): void;
   /**
@@ -144,4 +146,10 @@ export interface Transport {
    * client reports it as an `OptionsError`)
    */
   checkTls?(tls: TlsOptions): void;
+  /**
+   * Whether a write's `done` is the server's own answer (HTTP, an in-memory
+   * sink): the client then sends no probes and runs no stall watchdog on its
+   * connections, and counts what they confirm as `confirmed`.
+   */
+  readonly acknowledges?: boolean;
 }

@@ -1,0 +1,168 @@
+/**
+ * Whether an open telnet connection is alive, and what the server has
+ * acknowledged. OpenTSDB answers the `version` command, and since TCP keeps
+ * order and OpenTSDB handles lines in order, its answer confirms every line
+ * written before the probe. A connection is *unproven* until a probe is
+ * answered, *acknowledging* after that, and *silent* once its first probe
+ * went unanswered on a server never heard to answer (VictoriaMetrics logs
+ * `version` as a bad line and never replies): a silent connection gets no
+ * more probes and is judged by write progress alone.
+ *
+ * @module
+ */
+
+/** What {@linkcode Liveness.tick} asks the writer to do. */
+export type LivenessAction = "probe" | "stalled" | "silent" | undefined;
+
+/** The probe command: never the first bytes of a connection (VictoriaMetrics picks its protocol from them). */
+export const PROBE = new TextEncoder().encode("version\n");
+
+/**
+ * Whether a server line is the first line of OpenTSDB's answer to
+ * `version` (`net.opentsdb.tools 2.4.0 built at revision …`).
+ *
+ * @param line a line the server sent
+ * @returns whether it answers a probe
+ *
+ * @example
+ * ```ts
+ * import { isProbeAnswer } from "./liveness.ts";
+ *
+ * console.assert(isProbeAnswer("net.opentsdb.tools 2.4.0 built at revision 1a2b3c4 (MINT)"));
+ * console.assert(!isProbeAnswer("put: illegal argument: invalid value"));
+ * ```
+ */
+export function isProbeAnswer(line: string): boolean {
+  return line.startsWith("net.opentsdb") && line.includes(" built at revision ");
+}
+
+/**
+ * Whether a server line is the second line of the answer to `version`
+ * (`Built on 2019/01/01 00:00:00 +0000 by user@host:/path`).
+ *
+ * @param line a line the server sent
+ * @returns whether it is that line
+ *
+ * @example
+ * ```ts
+ * import { isProbeAnswerTail } from "./liveness.ts";
+ *
+ * console.assert(isProbeAnswerTail("Built on 2019/01/01 00:00:00 +0000 by user@host:/path"));
+ * ```
+ */
+export function isProbeAnswerTail(line: string): boolean {
+  return line.startsWith("Built on ");
+}
+
+/** Settings of a {@linkcode Liveness}. */
+export interface LivenessOptions {
+  /** How often to probe while lines have been written since the last answer; 0 = never. */
+  heartbeatMs: number;
+  /** No write progress while bytes wait, or no answer to a probe, for this long: the connection is dead. */
+  stallTimeoutMs: number;
+  /** The server at this address answered probes before: an unanswered first probe means a stall. */
+  expectAnswers: boolean;
+  /** The clock, in ms. */
+  now: () => number;
+}
+
+/**
+ * The state of one connection's liveness, driven by the writer: it reports
+ * write progress, probes sent and answers, and calls `tick()` periodically.
+ *
+ * @example
+ * ```ts
+ * import { Liveness } from "./liveness.ts";
+ *
+ * let now = 0;
+ * const live = new Liveness({ heartbeatMs: 5000, stallTimeoutMs: 15000, expectAnswers: false, now: () => now });
+ * now = 5000;
+ * console.assert(live.tick(false, 10) === "probe"); // ten lines written since connecting
+ * live.probeSent(10);
+ * console.assert(live.answered() === 10 && live.state === "acknowledging");
+ * now = 9000;
+ * console.assert(live.tick(false, 10) === undefined); // nothing new written: no probe
+ * ```
+ */
+export class Liveness {
+  /** `unproven`, `acknowledging` or `silent`. */
+  state: "unproven" | "acknowledging" | "silent" = "unproven";
+  readonly #o: LivenessOptions;
+  #lastProgress: number;
+  #lastProbe: number;
+  /** The outstanding probe: when it was sent, and the sequence number it covers up to. */
+  #probe: { at: number; covers: number } | undefined;
+  #covered = -1;
+
+  /** @param options heartbeat, stall timeout, what the address did before, clock */
+  constructor(options: LivenessOptions) {
+    this.#o = options;
+    this.#lastProgress = this.#lastProbe = options.now();
+  }
+
+  /**
+   * Whether written lines are kept until an answer confirms them: on an
+   * acknowledging connection, or an unproven one to a server that answered
+   * before. Until a server has answered once, delivery stays at-most-once,
+   * so that a server that never answers gets no replayed duplicates.
+   */
+  get retaining(): boolean {
+    if (this.#o.heartbeatMs === 0) return false;
+    return this.state === "acknowledging" || (this.state === "unproven" && this.#o.expectAnswers);
+  }
+
+  /** Bytes reached the operating system: the connection moves. */
+  progressed(): void {
+    this.#lastProgress = this.#o.now();
+  }
+
+  /**
+   * Decides what to do now.
+   *
+   * @param waiting whether written bytes wait for the connection to take them
+   * @param writtenEnd sequence number just past the newest line written on this connection
+   * @returns `stalled` (the connection is dead), `silent` (its server does not answer
+   * probes: stop probing and keep nothing for replay), `probe` (send one), or nothing
+   */
+  tick(waiting: boolean, writtenEnd: number | undefined): LivenessAction {
+    const now = this.#o.now();
+    const stall = this.#o.stallTimeoutMs;
+    if (waiting && now - this.#lastProgress > stall) return "stalled";
+    const probe = this.#probe;
+    if (probe !== undefined) {
+      if (now - probe.at <= stall) return undefined;
+      if (this.state === "acknowledging" || this.#o.expectAnswers) return "stalled";
+      this.state = "silent";
+      this.#probe = undefined;
+      return "silent";
+    }
+    const due = this.#o.heartbeatMs > 0 && this.state !== "silent" &&
+      now - this.#lastProbe >= this.#o.heartbeatMs;
+    return due && writtenEnd !== undefined && writtenEnd > this.#covered ? "probe" : undefined;
+  }
+
+  /**
+   * A probe was written after the line numbered `covers - 1`.
+   *
+   * @param covers sequence number just past the last line it covers
+   */
+  probeSent(covers: number): void {
+    this.#probe = { at: this.#o.now(), covers };
+    this.#lastProbe = this.#probe.at;
+  }
+
+  /**
+   * The server answered the outstanding probe.
+   *
+   * @returns the sequence number just past the lines now confirmed, or
+   * `undefined` when no probe was outstanding
+   */
+  answered(): number | undefined {
+    const probe = this.#probe;
+    if (probe === undefined) return undefined;
+    this.#probe = undefined;
+    this.#covered = probe.covers;
+    this.state = "acknowledging";
+    return probe.covers;
+  }
+}
