@@ -115,12 +115,6 @@ export class InFlightLedger {
     return batch;
   }
 
-  /** Sequence number just past the newest line written (retained or in flight), if any. */
-  get writtenEnd(): number | undefined {
-    const last = this.#unconfirmed.at(-1) ?? this.#retained.at(-1);
-    return last === undefined ? undefined : last.seq + last.count;
-  }
-
   /** Sequence number of the oldest retained line, if any. */
   get retainedSeq(): number | undefined {
     return this.#retained[0]?.seq;

@@ -77,11 +77,13 @@ export interface LivenessOptions {
  * let now = 0;
  * const live = new Liveness({ heartbeatMs: 5000, stallTimeoutMs: 15000, expectAnswers: false, now: () => now });
  * now = 5000;
- * console.assert(live.tick(false, 10) === "probe"); // ten lines written since connecting
- * live.probeSent(10);
+ * console.assert(live.tick(false) === undefined); // nothing written yet: never the first bytes
+ * live.written(10); // ten lines handed to the connection
+ * console.assert(live.tick(false) === "probe");
+ * live.probeSent();
  * console.assert(live.answered() === 10 && live.state === "acknowledging");
- * now = 9000;
- * console.assert(live.tick(false, 10) === undefined); // nothing new written: no probe
+ * now = 11000;
+ * console.assert(live.tick(false) === undefined); // nothing new written: no probe
  * ```
  */
 export class Liveness {
@@ -93,6 +95,7 @@ export class Liveness {
   /** The outstanding probe: when it was sent, and the sequence number it covers up to. */
   #probe: { at: number; covers: number } | undefined;
   #covered = -1;
+  #writtenEnd = -1;
 
   /** @param options heartbeat, stall timeout, what the address did before, clock */
   constructor(options: LivenessOptions) {
@@ -100,15 +103,28 @@ export class Liveness {
     this.#lastProgress = this.#lastProbe = options.now();
   }
 
-  /**
-   * Whether written lines are kept until an answer confirms them: on an
-   * acknowledging connection, or an unproven one to a server that answered
-   * before. Until a server has answered once, delivery stays at-most-once,
-   * so that a server that never answers gets no replayed duplicates.
-   */
+  /** Whether written lines are kept until an answer confirms them (or the server proves silent). */
   get retaining(): boolean {
-    if (this.#o.heartbeatMs === 0) return false;
-    return this.state === "acknowledging" || (this.state === "unproven" && this.#o.expectAnswers);
+    return this.#o.heartbeatMs > 0 && this.state !== "silent";
+  }
+
+  /**
+   * Whether what is kept is written again if the connection dies: once the
+   * server answered (here, or earlier at this address). Until then delivery
+   * stays at-most-once, so that a server that never answers gets no
+   * duplicates.
+   */
+  get replays(): boolean {
+    return this.retaining && (this.state === "acknowledging" || this.#o.expectAnswers);
+  }
+
+  /**
+   * Lines up to `end` (a sequence number just past them) were handed to this connection.
+   *
+   * @param end sequence number just past the batch's last line
+   */
+  written(end: number): void {
+    if (end > this.#writtenEnd) this.#writtenEnd = end;
   }
 
   /** Bytes reached the operating system: the connection moves. */
@@ -120,11 +136,10 @@ export class Liveness {
    * Decides what to do now.
    *
    * @param waiting whether written bytes wait for the connection to take them
-   * @param writtenEnd sequence number just past the newest line written on this connection
    * @returns `stalled` (the connection is dead), `silent` (its server does not answer
    * probes: stop probing and keep nothing for replay), `probe` (send one), or nothing
    */
-  tick(waiting: boolean, writtenEnd: number | undefined): LivenessAction {
+  tick(waiting: boolean): LivenessAction {
     const now = this.#o.now();
     const stall = this.#o.stallTimeoutMs;
     if (waiting && now - this.#lastProgress > stall) return "stalled";
@@ -138,15 +153,12 @@ export class Liveness {
     }
     const due = this.#o.heartbeatMs > 0 && this.state !== "silent" &&
       now - this.#lastProbe >= this.#o.heartbeatMs;
-    return due && writtenEnd !== undefined && writtenEnd > this.#covered ? "probe" : undefined;
+    return due && this.#writtenEnd > this.#covered ? "probe" : undefined;
   }
 
-  /**
-   * A probe was written after the line numbered `covers - 1`.
-   *
-   * @param covers sequence number just past the last line it covers
-   */
-  probeSent(covers: number): void {
+  /** A probe was written after the lines handed to the connection so far. */
+  probeSent(): void {
+    const covers = this.#writtenEnd;
     this.#probe = { at: this.#o.now(), covers };
     this.#lastProbe = this.#probe.at;
   }

@@ -418,6 +418,7 @@ export class Writer implements LineSink {
         }
         // Bytes start to wait now: the stall watchdog measures from here.
         if (this.#ledger.unconfirmedLines === 0) this.#liveness?.progressed();
+        this.#liveness?.written(batch.seq + batch.count);
         this.#ledger.written(batch);
         if (!conn.write(batch.data, done)) {
           this.#blocked = true;
@@ -487,10 +488,12 @@ export class Writer implements LineSink {
     const conn = this.#conn;
     const address = this.#address!;
     const rebalanced = this.#rebalancing;
+    const replays = this.#liveness?.replays ?? false;
     this.#endConnection();
     conn.destroy();
-    // stop()'s own graceful end delivers what was written: nothing to take back for it.
-    if (this.#stopped) this.#releaseRetained();
+    // stop()'s own graceful end delivers what was written: nothing to take back for it; nor is
+    // anything written again for a server not known to answer (it may never, and stores all).
+    if (this.#stopped || !replays) this.#releaseRetained();
     // Written but unacknowledged lines are taken back from `sent` and written again.
     const replayed = this.#ledger.requeue();
     this.sent -= replayed;
@@ -660,7 +663,7 @@ export class Writer implements LineSink {
     const live = this.#liveness;
     const conn = this.#conn;
     if (gen !== this.#gen || live === undefined || conn === undefined) return;
-    const action = live.tick(this.#ledger.unconfirmedLines > 0, this.#ledger.writtenEnd);
+    const action = live.tick(this.#ledger.unconfirmedLines > 0);
     if (action === "stalled") {
       const where = `${this.#address!.host}:${this.#address!.port}`;
       const error = new ConnectionLostError(
@@ -672,7 +675,7 @@ export class Writer implements LineSink {
     } else if (action === "silent") {
       this.#releaseRetained(); // the server does not answer probes: what was kept cannot be confirmed
     } else if (action === "probe") {
-      live.probeSent(this.#ledger.writtenEnd!);
+      live.probeSent();
       conn.write(PROBE, (error) => error && this.#lost(gen, error));
     }
   }

@@ -68,7 +68,7 @@ export function escapeCounter(): { rejections: unknown[]; exceptions: unknown[];
 }
 
 // blackhole.mjs sits in tests/helpers/; the compiled copy of this file does not.
-function helperDir(): URL {
+export function helperDir(): URL {
   const here = new URL(".", import.meta.url);
   return here.pathname.includes("/build/") ? new URL(here.href.replace("/build/tests/", "/tests/")) : here;
 }
