@@ -9,37 +9,9 @@ import { Client, type ClientStats, type ConnectionLostError } from "../mod.ts";
 import { httpTransport } from "../src/transport/http.ts";
 import { nodeTransport } from "../src/transport/node.ts";
 import { closedPort, HANG_GUARD_MS, settles, waitFor } from "./helpers/servers.ts";
-import { helperDir } from "./helpers/fault_servers.ts";
+import { type FakeTsd, startFakeTsd } from "./helpers/tsd.ts";
 
 const TS = 1700000000;
-
-/** The fake TSD of tests/helpers/fake_tsd.mjs, as this file uses it. */
-export interface FakeTsd {
-  port: number;
-  puts: string[];
-  readonly probes: number;
-  readonly connections: number;
-  answer: boolean;
-  pause(): void;
-  dropAll(): void;
-  close(): Promise<void>;
-}
-
-async function startFakeTsd(options: { answer?: boolean; port?: number } = {}): Promise<FakeTsd> {
-  const mod = await import(new URL("./fake_tsd.mjs", helperDir()).href);
-  // `answer` is read per probe, so a test can make a server stop answering.
-  const control = { answer: options.answer ?? false };
-  const tsd = await mod.startFakeTsd({
-    port: options.port,
-    get answer() {
-      return control.answer;
-    },
-  });
-  return Object.defineProperty(tsd, "answer", {
-    get: () => control.answer,
-    set: (v: boolean) => control.answer = v,
-  }) as FakeTsd;
-}
 
 function balanced(s: ClientStats): void {
   assert.equal(s.accepted, s.sent + s.queued + s.dropped.total, JSON.stringify(s));
