@@ -175,7 +175,11 @@ try {
     // The figures the tests print (loss at a restart, rate-limited delivery time, spool outage, kill -9).
     const out = r.out.replace(/\\#/g, "#"); // TAP escapes '#'
     const figures = [
-      ...new Set(out.match(/(?:restart|rate limit|spool outage|kill -9|partition answering|partition silent|fleet) \((?:deno|bun|node)\): .*/g) ?? []),
+      ...new Set(
+        out.match(
+          /(?:restart|rate limit|spool outage|kill -9|partition answering|partition silent|fleet) \((?:deno|bun|node)\): .*/g,
+        ) ?? [],
+      ),
     ];
     const e2e = {
       passed: (out.match(e2ePatterns[kind].passed) ?? []).length,

@@ -50,6 +50,8 @@ export interface Tsdb extends TsdbApi {
   dataDir: string;
   /** Stops the server (SIGTERM, then SIGKILL) and keeps its data and ports. */
   stop(): Promise<void>;
+  /** Sends `signal` to the server process, e.g. SIGSTOP and SIGCONT to freeze it and let it go on. */
+  signal(signal: "SIGSTOP" | "SIGCONT"): void;
   /** Starts it again on the same ports and data. */
   start(): Promise<void>;
   /** Stops it and removes its data directory. */
@@ -242,7 +244,11 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
       await exited;
       clearTimeout(timer);
     },
+    signal(name) {
+      child?.kill(name);
+    },
     async dispose() {
+      child?.kill("SIGCONT"); // a frozen server cannot stop
       await tsdb.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
