@@ -206,6 +206,7 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
   const url = api.url;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
+  let frozen = false;
 
   const tsdb: Tsdb = {
     ...api,
@@ -245,10 +246,13 @@ export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
       clearTimeout(timer);
     },
     signal(name) {
-      child?.kill(name);
+      // process.kill, not child.kill: Deno's child.kill takes any signal for the end of the
+      // process and ignores every later one, the SIGTERM of stop() included.
+      if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, name);
+      frozen = name === "SIGSTOP";
     },
     async dispose() {
-      child?.kill("SIGCONT"); // a frozen server cannot stop
+      if (frozen) tsdb.signal("SIGCONT"); // a frozen server cannot stop
       await tsdb.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -509,7 +509,8 @@ export class Writer implements LineSink {
       cause,
     );
     // The clean end of stop()'s own close, or of a rebalance, is no problem to report.
-    if ((!this.#stopped && !rebalanced) || cause !== undefined) this.lastError = error;
+    // (A write racing a rebalance's end fails too: still no problem.)
+    if (!rebalanced && (!this.#stopped || cause !== undefined)) this.lastError = error;
     if (!this.#stopped) this.#o.events.disconnect(error);
     const wake = this.#wake;
     this.#wake = undefined;
