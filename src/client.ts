@@ -10,12 +10,12 @@ import {
   type ConnectError,
   type ConnectionLostError,
   FlushTimeoutError,
-  OptionsError,
   type PotsdbError,
   ServerError,
 } from "./errors.ts";
 import { type ClientOptions, integer, resolveOptions } from "./options.ts";
 import { PutEncoder, type Tags, type Timestamp, type Value } from "./put.ts";
+import { sleep } from "./backoff.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
 import type { Rejection } from "./transport/types.ts";
 import { type Address, type Clock, Writer } from "./writer.ts";
@@ -42,9 +42,12 @@ export interface FlushOptions {
   signal?: AbortSignal;
 }
 
-/** A point-in-time account of a client. `accepted = sent + dropped.total + queued`. */
+/**
+ * A point-in-time account of a client. `accepted = sent + dropped.total + queued`.
+ * The client's own points (`selfMetricsMs`) are counted like any other.
+ */
 export interface ClientStats {
-  /** Points `send()` accepted. */
+  /** Points `send()` accepted (duplicates included, and the client's own points). */
   accepted: number;
   /** Points written to the OS (and so on their way to the server). */
   sent: number;
@@ -58,8 +61,17 @@ export interface ClientStats {
     closed: number;
     /** Refused by the server for good (HTTP `/api/put` errors); not retried. */
     rejected: number;
+    /** Duplicates of a point already taken (see the `dedup` option); never queued. */
+    duplicate: number;
     /** Sum of the above. */
     total: number;
+  };
+  /** The client's own points (`selfMetricsMs`). */
+  selfMetrics: {
+    /** Points queued (included in `accepted`). */
+    points: number;
+    /** Rounds skipped because the queue had no room: they never displace the caller's points. */
+    skippedRounds: number;
   };
   /** Successful connections after the first. */
   reconnects: number;
@@ -80,7 +92,7 @@ export interface DropDetail {
   /** Points dropped since the previous `drop` event. */
   count: number;
   /** Why. */
-  reason: "queueFull" | "closed" | "rejected";
+  reason: "queueFull" | "closed" | "rejected" | "duplicate";
   /** For `rejected`: each refused point with the server's reason. */
   rejections?: readonly Rejection[];
 }
@@ -109,8 +121,9 @@ export interface ClientEventMap {
   /** The server sent a line (OpenTSDB's `put: …` errors). */
   "server-error": CustomEvent<ServerError>;
   /**
-   * Points were dropped: for a full queue at most one event a second while
-   * dropping, for points the server refused one per answer that refused any.
+   * Points were dropped: for a full queue and for duplicates at most one event
+   * a second (each) while dropping, for points the server refused one per
+   * answer that refused any.
    */
   drop: CustomEvent<DropDetail>;
 }
@@ -153,7 +166,12 @@ export class Client extends EventTarget {
   /** Pending flushes: each one's resolve, and the sequence number it waits for. */
   readonly #waiters = new Map<() => void, number>();
   #dropPending = 0;
+  #duplicates = 0;
+  #duplicatePending = 0;
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
+  #selfPoints = 0;
+  #selfSkipped = 0;
+  readonly #selfStop = new AbortController();
   #listeners = new WeakMap<object, EventListener>();
 
   /**
@@ -167,11 +185,7 @@ export class Client extends EventTarget {
     super();
     const o = resolveOptions(host, options);
     this.#closeTimeoutMs = o.closeTimeoutMs;
-    try {
-      this.#encoder = new PutEncoder(o.encoder);
-    } catch (e) {
-      throw new OptionsError(`hostTag: ${(e as Error).message}`);
-    }
+    this.#encoder = new PutEncoder(o.encoder); // checked by resolveOptions
     const clock = o.clock;
     this.#now = clock ? () => clock.now() : Date.now;
     this.#writer = new Writer({
@@ -194,6 +208,7 @@ export class Client extends EventTarget {
           this.#emit("drop", { count: rejections.length, reason: "rejected", rejections }),
       },
     });
+    if (o.selfMetricsMs > 0) this.#selfMetricsLoop(o.selfMetricsMs, clock);
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.close();
@@ -274,7 +289,14 @@ export class Client extends EventTarget {
       timestamp,
       timestamp === undefined ? this.#now() : undefined,
     );
-    if (dropped !== 0) this.#dropped(1);
+    if (dropped !== 0) {
+      if (dropped === 1) this.#dropPending++;
+      else {
+        this.#duplicates++;
+        this.#duplicatePending++;
+      }
+      this.#dropped();
+    }
   }
 
   /**
@@ -358,6 +380,7 @@ export class Client extends EventTarget {
     await this.#writer.stop(Math.max(0, timeoutMs - (Date.now() - start)), signal);
     const lost = this.#writer.droppedAtClose - before;
     if (lost > 0) this.#emit("drop", { count: lost, reason: "closed" });
+    this.#selfStop.abort();
     clearTimeout(this.#dropTimer);
     this.#flushDropEvent();
     for (const resolve of this.#waiters.keys()) resolve();
@@ -400,11 +423,13 @@ export class Client extends EventTarget {
     const queueFull = w.droppedQueueFull;
     const closed = w.droppedAtClose;
     const rejected = w.rejected;
+    const duplicate = this.#duplicates;
     return {
-      accepted: w.accepted,
+      accepted: w.accepted + duplicate,
       sent: w.sent,
       queued: w.pending,
-      dropped: { queueFull, closed, rejected, total: queueFull + closed + rejected },
+      dropped: { queueFull, closed, rejected, duplicate, total: queueFull + closed + rejected + duplicate },
+      selfMetrics: { points: this.#selfPoints, skippedRounds: this.#selfSkipped },
       reconnects: w.reconnects,
       connectFailures: w.connectFailures,
       serverErrors: this.#serverErrors,
@@ -498,8 +523,8 @@ export class Client extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  #dropped(n: number): void {
-    this.#dropPending += n;
+  /** Schedules the `drop` events for what `send()` dropped (counted in `#dropPending`, `#duplicatePending`). */
+  #dropped(): void {
     if (this.#dropTimer !== undefined) return;
     // One event now-ish with the storm's first count, then at most one per interval.
     this.#dropTimer = setTimeout(() => {
@@ -511,15 +536,64 @@ export class Client extends EventTarget {
 
   #flushDropEvent(): void {
     const count = this.#dropPending;
-    if (count === 0) return;
+    const duplicates = this.#duplicatePending;
+    if (count === 0 && duplicates === 0) return;
     this.#dropPending = 0;
-    this.#emit("drop", { count, reason: "queueFull" });
+    this.#duplicatePending = 0;
+    if (count !== 0) this.#emit("drop", { count, reason: "queueFull" });
+    if (duplicates !== 0) this.#emit("drop", { count: duplicates, reason: "duplicate" });
     // Hold back the next event for the interval.
     this.#dropTimer = setTimeout(() => {
       this.#dropTimer = undefined;
       this.#flushDropEvent();
     }, DROP_EVENT_INTERVAL_MS);
     unrefTimer(this.#dropTimer);
+  }
+
+  /** Sends the client's own counters every `ms` until `close()`. */
+  async #selfMetricsLoop(ms: number, clock: Clock | undefined): Promise<void> {
+    const signal = this.#selfStop.signal;
+    while (!signal.aborted) {
+      if (clock) await clock.sleep(ms, signal);
+      else await sleep(ms, signal, unrefTimer);
+      if (signal.aborted || this.#closing !== undefined) return;
+      this.#sendSelfMetrics();
+    }
+  }
+
+  /**
+   * One round of the client's own points, skipped whole when the queue has no
+   * room for it: they never push out the caller's points. Not checked for
+   * duplicates, so they never count themselves as dropped.
+   */
+  #sendSelfMetrics(): void {
+    const s = this.stats();
+    const points: [string, number, Record<string, string> | undefined][] = [
+      ["potsdb.client.sent", s.sent, undefined],
+      ["potsdb.client.queued", s.queued, undefined],
+      ["potsdb.client.reconnects", s.reconnects, undefined],
+      ["potsdb.client.server_errors", s.serverErrors, undefined],
+      ["potsdb.client.dropped", s.dropped.queueFull, { reason: "queueFull" }],
+      ["potsdb.client.dropped", s.dropped.closed, { reason: "closed" }],
+      ["potsdb.client.dropped", s.dropped.rejected, { reason: "rejected" }],
+      ["potsdb.client.dropped", s.dropped.duplicate, { reason: "duplicate" }],
+    ];
+    const queue = this.#writer.queue;
+    if (queue.capacity !== 0 && queue.length + points.length > queue.capacity) {
+      this.#selfSkipped++;
+      return;
+    }
+    const now = this.#now();
+    try {
+      for (const [metric, value, tags] of points) {
+        this.#encoder.encodeTo(this.#writer, metric, value, tags, undefined, now, false);
+        this.#selfPoints++;
+      }
+    } catch (e) {
+      // Only a prefix long enough to make these lines too long gets here.
+      this.#lastError = e as PotsdbError;
+      this.#selfSkipped++;
+    }
   }
 }
 

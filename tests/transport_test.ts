@@ -46,7 +46,12 @@ for (const transport of transports) {
 
     it("puts the exact bytes on the wire", async () => {
       const server = await startServer();
-      const c = await Client.connect("127.0.0.1", { port: server.port, transport, hostTag: "h1" });
+      const c = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port: server.port,
+        transport,
+        hostTag: "h1",
+      });
       c.send("sys.cpu.user", 42.5, { cpu: "0" }, TS);
       c.send("app.requests", 1n, { route: "home", host: "web1" }, TS + 1);
       c.send("big", 1e20, { t: "x" }, new Date((TS + 2) * 1000));
@@ -65,6 +70,7 @@ for (const transport of transports) {
       const server = await startServer();
       const rec = recording(transport);
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport: rec.transport,
         hostTag: false,
@@ -82,6 +88,7 @@ for (const transport of transports) {
     it("reconnects after the server drops the connection; later points all arrive", async () => {
       const server = await startServer();
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport,
         hostTag: false,
@@ -107,7 +114,7 @@ for (const transport of transports) {
 
     it("refused at first, delivered once the server is up", async () => {
       const port = await closedPort();
-      const c = new Client("127.0.0.1", { port, transport, hostTag: false, reconnect: fast });
+      const c = new Client("127.0.0.1", { dedup: false, port, transport, hostTag: false, reconnect: fast });
       const errors: ConnectError[] = [];
       c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
       for (let i = 0; i < 100; i++) c.send("m", i, { a: "b" }, TS);
@@ -125,7 +132,9 @@ for (const transport of transports) {
 
     it("the start-up check fails fast with a typed error", async () => {
       const port = await closedPort();
-      const err = await Client.connect("127.0.0.1", { port, transport, timeoutMs: 2000 }).catch((e) => e);
+      const err = await Client.connect("127.0.0.1", { dedup: false, port, transport, timeoutMs: 2000 }).catch(
+        (e) => e,
+      );
       assert.ok(err instanceof ConnectError, String(err));
       assert.equal(err.code, "CONNECT_FAILED");
       assert.equal(err.address, `127.0.0.1:${port}`);
@@ -134,7 +143,13 @@ for (const transport of transports) {
     it("honours backpressure from a slow reader and delivers everything after", async () => {
       const server = await startServer();
       server.pause();
-      const c = await Client.connect("127.0.0.1", { port: server.port, transport, hostTag: false, qsize: 0 });
+      const c = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port: server.port,
+        transport,
+        hostTag: false,
+        qsize: 0,
+      });
       const n = 200_000; // ~9 MB: more than the kernel buffers hold
       for (let i = 0; i < n; i++) c.send("slow.reader", i, { k: "v" }, TS);
       await new Promise((r) => setTimeout(r, 300));
@@ -157,7 +172,12 @@ for (const transport of transports) {
           socket.on("data", () => socket.write("put: illegal argument: bad\nput: unknown metric: x\n"));
         },
       });
-      const c = await Client.connect("127.0.0.1", { port: server.port, transport, hostTag: false });
+      const c = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port: server.port,
+        transport,
+        hostTag: false,
+      });
       const seen: string[] = [];
       c.addEventListener("server-error", (e) => seen.push((e as CustomEvent<ServerError>).detail.line));
       c.send("m", 1, { a: "b" }, TS);
@@ -171,7 +191,14 @@ for (const transport of transports) {
 
     it("drop-oldest at qsize while the server is down, the newest arrive later", async () => {
       const port = await closedPort();
-      const c = new Client("127.0.0.1", { port, transport, hostTag: false, qsize: 50, reconnect: fast });
+      const c = new Client("127.0.0.1", {
+        dedup: false,
+        port,
+        transport,
+        hostTag: false,
+        qsize: 50,
+        reconnect: fast,
+      });
       for (let i = 0; i < 500; i++) c.send("m", i, { a: "b" }, TS);
       assert.equal(c.stats().dropped.queueFull, 450);
       const server = await startServer({ port });
@@ -185,7 +212,13 @@ for (const transport of transports) {
     it("close() keeps its deadline against a server that never reads", async () => {
       const server = await startServer();
       server.pause();
-      const c = await Client.connect("127.0.0.1", { port: server.port, transport, hostTag: false, qsize: 0 });
+      const c = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port: server.port,
+        transport,
+        hostTag: false,
+        qsize: 0,
+      });
       for (let i = 0; i < 300_000; i++) c.send("stuck", i, { k: "v" }, TS);
       const t0 = Date.now();
       const s = await c.close({ timeoutMs: 300 });
@@ -199,7 +232,7 @@ for (const transport of transports) {
 
     it("close() keeps its deadline when the server is gone", async () => {
       const port = await closedPort();
-      const c = new Client("127.0.0.1", { port, transport, hostTag: false });
+      const c = new Client("127.0.0.1", { dedup: false, port, transport, hostTag: false });
       c.send("m", 1, { a: "b" });
       const t0 = Date.now();
       const s = await c.close({ timeoutMs: 200 });
@@ -210,7 +243,12 @@ for (const transport of transports) {
     it("a synchronous burst of 1,000,000 sends delivers ≥ 99 % when the socket keeps up", async () => {
       const sink = await startSink();
       try {
-        const c = await Client.connect("127.0.0.1", { port: sink.port, transport, hostTag: false });
+        const c = await Client.connect("127.0.0.1", {
+          dedup: false,
+          port: sink.port,
+          transport,
+          hostTag: false,
+        });
         const n = 1_000_000;
         for (let i = 0; i < n; i++) c.send("sys.cpu.user", i, { cpu: "0", dc: "eu" }, TS);
         // Memory stays bounded during the loop: written batches are confirmed as they go, so
@@ -247,7 +285,13 @@ for (const transport of transports) {
       const sink = await startSink();
       try {
         sink.checkSequence();
-        const c = await Client.connect("127.0.0.1", { port: sink.port, transport, hostTag: false, qsize: 0 });
+        const c = await Client.connect("127.0.0.1", {
+          dedup: false,
+          port: sink.port,
+          transport,
+          hostTag: false,
+          qsize: 0,
+        });
         const n = 400_000;
         for (let i = 0; i < n / 2; i++) c.send("seq.test", i, { k: "v" }, TS); // one synchronous loop
         for (let i = n / 2; i < n; i += 1000) {
@@ -282,7 +326,9 @@ describe("host check timeout", () => {
         new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
     };
     const t0 = Date.now();
-    const err = await Client.connect("127.0.0.1", { transport: hanging, timeoutMs: 100 }).catch((e) => e);
+    const err = await Client.connect("127.0.0.1", { dedup: false, transport: hanging, timeoutMs: 100 }).catch(
+      (e) => e,
+    );
     assert.ok(err instanceof ConnectError);
     assert.equal(err.code, "CONNECT_TIMEOUT");
     assert.ok(Date.now() - t0 < 3000);

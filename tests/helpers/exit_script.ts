@@ -13,6 +13,7 @@ const [port, count, connectTimeoutMs] = process.argv.slice(2, 5).map(Number);
 const client = new Client("127.0.0.1", {
   port,
   hostTag: false,
+  dedup: false, // the same point, many times
   connectTimeoutMs: connectTimeoutMs || undefined,
   transport: process.argv[5] === "deno"
     ? denoTransport
