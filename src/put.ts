@@ -220,9 +220,10 @@ const CACHE_LIMIT = 4096;
 // when it holds this many steps, so memory stays bounded with high-cardinality tags.
 const TAG_CACHE_LIMIT = 16384;
 // Most values remembered for one key after one tag prefix. A key that takes more (a
-// request id, a user id) is high-cardinality: its new values, and the tags after them,
-// are validated and written without being remembered, so that a stream of values never
-// seen before neither churns the trie nor leaves promoted garbage behind.
+// request id, a user id) is high-cardinality: its values are forgotten, and from then on
+// its values and the tags after them are validated and written without being looked up or
+// remembered, so that a stream of values never seen before neither churns the trie nor
+// leaves promoted garbage behind.
 const VALUES_LIMIT = 1024;
 // Most (metric, tag set) pairs the duplicate check remembers at a time, over all metrics.
 // Past it, it forgets them all and starts over.
@@ -269,6 +270,12 @@ interface TagNode {
   transient: boolean;
   /** For a transient node: the keys and values after `text`, as given (sanitised). */
   pairs: string[] | undefined;
+  /**
+   * Keys that took more than `VALUES_LIMIT` values after this node: their values are
+   * neither looked up nor remembered any more. Looking up a string never seen before
+   * costs its hash, ~400 ns on Deno; each such value would be one.
+   */
+  wild: string[] | undefined;
   /** For a node that transient ones extend, and for them: that node's `text` as UTF-8. */
   textBytes: Uint8Array | undefined;
 }
@@ -304,6 +311,7 @@ function tagNode(text: string, count: number, hasHost: boolean): TagNode {
     end: undefined,
     endBytes: undefined,
     transient: false,
+    wild: undefined,
     pairs: undefined,
     textBytes: undefined,
   };
@@ -327,6 +335,7 @@ function transientNode(base: TagNode): TagNode {
     end: undefined,
     endBytes: undefined,
     transient: true,
+    wild: undefined,
     pairs: [],
     textBytes: base.textBytes,
   };
@@ -367,6 +376,7 @@ export class PutEncoder {
   readonly #maxTags: number;
   readonly #sanitize: boolean;
   readonly #hostPart: string;
+  readonly #hostBytes: Uint8Array;
   readonly #milliseconds: boolean;
   readonly #prefix: string;
   /** The default tags: each key's needle (` k=`), its text (` k=v`), and its key. */
@@ -376,6 +386,7 @@ export class PutEncoder {
   #seenSize = 0;
   /** Where a high-cardinality line's end is encoded; the queue copies it. */
   readonly #scratch = new Uint8Array(4096);
+  readonly #views: Uint8Array[] = [];
   #valid = new Set<string>();
   #metrics = new Map<string, MetricEntry>();
   #tagRoot: TagNode = tagNode("", 0, false);
@@ -402,6 +413,7 @@ export class PutEncoder {
       if (clean === "") throw new ValidationError("INVALID_TAG", "host tag", "host tag is empty");
       this.#hostPart = " host=" + clean;
     } else this.#hostPart = "";
+    this.#hostBytes = toUtf8(this.#hostPart);
     const prefix = options.prefix ?? "";
     if (typeof prefix !== "string") {
       throw new ValidationError("INVALID_METRIC", "prefix", `prefix must be a string, got ${typeof prefix}`);
@@ -605,6 +617,9 @@ export class PutEncoder {
 
   /** The step after `node` for one tag: from the cache, or validated and remembered. */
   #child(node: TagNode, key: string, raw: TagValue): TagNode {
+    if (node.wild !== undefined && node.wild.includes(key)) {
+      return this.#transientStep(node.transient ? node : this.#transient(node), key, raw);
+    }
     let child: TagNode | undefined;
     if (key === node.key) {
       // Most tags repeat their last value (a host, a region): one compare, no lookup.
@@ -675,13 +690,19 @@ export class PutEncoder {
       buf[at++] = 0x3d; // "="
       at = put(buf, at, pairs[i + 1]);
     }
-    if (at >= 0) at = put(buf, at, defaults);
-    if (at >= 0 && host) at = put(buf, at, this.#hostPart);
+    if (at >= 0 && defaults !== "") at = put(buf, at, defaults);
+    if (at >= 0 && host) {
+      const hostBytes = this.#hostBytes;
+      if (at + hostBytes.length < buf.length) {
+        buf.set(hostBytes, at);
+        at += hostBytes.length;
+      } else at = -1;
+    }
     if (at < 0 || at >= buf.length) {
       throw new ValidationError("LINE_TOO_LONG", "line", `line is more than ${MAX_LINE_BYTES} bytes`);
     }
     buf[at++] = 0x0a; // "\n"
-    node.endBytes = buf.subarray(0, at);
+    node.endBytes = this.#views[at] ??= buf.subarray(0, at);
   }
 
   /** Validates a metric seen for the first time (or since the cache was cleared). */
@@ -714,9 +735,13 @@ export class PutEncoder {
     if (node.transient) return this.#transientStep(node, key, raw);
     const known = key === node.key ? node.values : node.next?.get(key);
     if (known !== undefined && known.size >= VALUES_LIMIT) {
-      // The point's tags go on without the trie, from here.
-      node.textBytes ??= toUtf8(node.text);
-      return this.#transientStep(transientNode(node), key, raw);
+      // A high-cardinality key: forget its values, and go on without the trie from here.
+      (node.wild ??= []).push(key);
+      if (key === node.key) {
+        node.values = new Map();
+        node.lastRaw = node.lastChild = undefined;
+      } else node.next!.delete(key);
+      return this.#transientStep(this.#transient(node), key, raw);
     }
     const k = this.#name(key, "tag key", "INVALID_TAG");
     const v = this.#name(tagString(raw, key), "tag value", "INVALID_TAG");
@@ -768,6 +793,12 @@ export class PutEncoder {
     return child;
   }
 
+  /** A transient node for one point, extending `base`. */
+  #transient(base: TagNode): TagNode {
+    base.textBytes ??= toUtf8(base.text);
+    return transientNode(base);
+  }
+
   /** Validates one tag of a transient node and adds it to the node (the same checks as `#step`). */
   #transientStep(node: TagNode, key: string, raw: TagValue): TagNode {
     const k = this.#name(key, "tag key", "INVALID_TAG");
@@ -806,7 +837,8 @@ export class PutEncoder {
     remember = true,
   ): string {
     const valid = this.#valid;
-    if (valid.has(s)) return s;
+    // A value not to be remembered is most likely new: hashing it for the lookup would cost more.
+    if (remember && valid.has(s)) return s;
     if (typeof s !== "string") {
       throw new ValidationError(code, field, `${field} must be a string, got ${typeof s}`);
     }
