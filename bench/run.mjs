@@ -379,6 +379,12 @@ Kept:
   became old-generation garbage (server-down peak heap growth ~35 → ~16 MiB on Deno and Node).
 - A cache of validated metric names and tag sets (a bounded trie, with the last value of each step in
   front of its map), and each metric's line start rebuilt once per second.
+- High-cardinality keys (more than 1,024 values after one prefix) are neither looked up nor cached: hashing a
+  string never seen before for a \`Map\` or \`Set\` lookup costs ~400 ns on Deno, and each new value was hashed
+  twice (the trie and the valid-name set) and then given a trie node with its own \`TextEncoder.encode\`
+  buffer (~1 µs on Deno). Their tags are written straight into a scratch buffer from a node made at an
+  allocation site of its own (V8 had pretenured the shared one, making each such node old-generation
+  garbage). Never seen ÷ seen before: 22 → 4.2 on Deno, 9 → 4 on Bun, 19 → 3.2 on Node 20.
 
 Tried and dropped:
 - Writing integer values' digits straight into the ring: slower (Deno 172 → 200 ns, Bun 172 → 240 ns).

@@ -336,7 +336,7 @@ function transientNode(base: TagNode): TagNode {
     endBytes: undefined,
     transient: true,
     wild: undefined,
-    pairs: [],
+    pairs: [] as string[],
     textBytes: base.textBytes,
   };
 }
@@ -388,6 +388,7 @@ export class PutEncoder {
   readonly #scratch = new Uint8Array(4096);
   readonly #views: Uint8Array[] = [];
   #valid = new Set<string>();
+  #needles = new Map<string, string>();
   #metrics = new Map<string, MetricEntry>();
   #tagRoot: TagNode = tagNode("", 0, false);
   #tagSteps = 0;
@@ -793,6 +794,16 @@ export class PutEncoder {
     return child;
   }
 
+  /** ` k=`, the text that tells whether a line's tags hold the key `k`; remembered. */
+  #needle(k: string): string {
+    let needle = this.#needles.get(k);
+    if (needle === undefined) {
+      if (this.#needles.size >= CACHE_LIMIT) this.#needles.clear();
+      this.#needles.set(k, needle = flat(" ", k, "="));
+    }
+    return needle;
+  }
+
   /** A transient node for one point, extending `base`. */
   #transient(base: TagNode): TagNode {
     base.textBytes ??= toUtf8(base.text);
@@ -816,7 +827,7 @@ export class PutEncoder {
         throw new ValidationError("INVALID_TAG", "tag key", 'tag key "host" appears twice');
       }
       node.hasHost = true;
-    } else if (node.text.includes(" " + k + "=") || keyAt(pairs, k)) {
+    } else if (keyAt(pairs, k) || node.text.includes(this.#needle(k))) {
       throw new ValidationError(
         "INVALID_TAG",
         "tag key",
