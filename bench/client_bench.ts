@@ -3,7 +3,7 @@
  * tsc build). Started by `bench/run.mjs` with the sink's ports; prints one line
  * `RESULT <json>` with every figure of this run.
  *
- * Usage: <runtime> bench/client_bench.ts main|memory|baseline <dataPort> <controlPort>
+ * Usage: <runtime> bench/client_bench.ts main|memory|baseline|cardinality <dataPort> <controlPort>
  *
  * @module
  */
@@ -12,6 +12,7 @@ import * as net from "node:net";
 import process from "node:process";
 import { setImmediate } from "node:timers";
 import { Client, PutEncoder } from "../mod.ts";
+import type { Transport } from "../src/transport/types.ts";
 
 const HOST = "127.0.0.1";
 const POINTS = 1_000_000;
@@ -22,6 +23,7 @@ const MEMORY_QSIZE = 100_000;
 const RATE_MPS = 50_000;
 const RATE_POINTS = 250_000;
 const RAW_CHUNK_BYTES = 64 * 1024;
+const CARDINALITY_SENDS = 1_000_000;
 
 const METRICS = ["sys.cpu.user", "sys.cpu.system", "app.requests", "app.latency"];
 const CPUS = ["0", "1", "2", "3", "4", "5", "6", "7"];
@@ -129,7 +131,9 @@ function closedPort(): Promise<number> {
 }
 
 function connect(options: ConstructorParameters<typeof Client>[1]): Promise<Client> {
-  return Client.connect(HOST, { port: dataPort, hostTag: false, ...options });
+  // The points repeat 32 (metric, tags) pairs within each second: the duplicate check would
+  // drop all but those. These figures are the writer's; dedup has its own below.
+  return Client.connect(HOST, { port: dataPort, hostTag: false, dedup: false, ...options });
 }
 
 // --- 1 + 2: end-to-end throughput and send() cost ---------------------------------------------
@@ -288,7 +292,8 @@ async function burst(): Promise<{ delivered: number; dropped: number }> {
 
 async function memoryBound() {
   const port = await closedPort();
-  const client = new Client(HOST, { port, qsize: MEMORY_QSIZE, hostTag: false });
+  // dedup off: the points repeat within a second, and the figure is the queue's.
+  const client = new Client(HOST, { port, qsize: MEMORY_QSIZE, hostTag: false, dedup: false });
   gc();
   const before = process.memoryUsage();
   let peakHeap = before.heapUsed;
@@ -364,6 +369,63 @@ async function rateLimit() {
   };
 }
 
+// --- 7: high-cardinality tags ------------------------------------------------------------------
+
+/** A transport whose connect never completes: send() alone is measured, into a dropping queue. */
+const nowhere: Transport = { name: "nowhere", connect: () => new Promise(() => {}) };
+
+/**
+ * send() with a tag set seen before against one with a `request_id` never seen before,
+ * 1,000,000 each, the timestamp passed (one second), to a client that never connects
+ * (qsize 10,000: the queue drops its oldest). The ids are made alike for both, outside the
+ * timed loops. Then the
+ * heap after 1,000,000 distinct tag sets.
+ */
+function cardinality() {
+  const ts = Math.floor(Date.now() / 1000);
+  const time = (unique: boolean, dedup: boolean) => {
+    const client = new Client(HOST, { transport: nowhere, hostTag: "web01", qsize: 10_000, dedup });
+    const samples: number[] = [];
+    const ids: string[] = new Array(SAMPLE);
+    for (let base = 0; base < CARDINALITY_SENDS; base += SAMPLE) {
+      // The ids are made before the clock starts: making a string of a new number is the
+      // caller's cost (and on Deno about as much as the send).
+      for (let j = 0; j < SAMPLE; j++) ids[j] = "r" + (unique ? base + j : 7);
+      const t = performance.now();
+      for (let j = 0; j < SAMPLE; j++) {
+        client.send("http.requests", base + j, { route: "home", request_id: ids[j], dc: "eu" }, ts);
+      }
+      samples.push(performance.now() - t);
+    }
+    client.close({ timeoutMs: 0 });
+    return (median(samples) * 1e6) / SAMPLE;
+  };
+  const repeatedNs = time(false, false);
+  const neverSeenNs = time(true, false);
+  const neverSeenDedupNs = time(true, true);
+  // Memory: a fresh client (dedup on), 1,000,000 distinct tag sets.
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  let peak = before;
+  const client = new Client(HOST, { transport: nowhere, hostTag: "web01", qsize: 10_000 });
+  for (let i = 0; i < CARDINALITY_SENDS; i++) {
+    client.send("http.requests", i, { route: "home", request_id: "r" + i, dc: "eu" }, ts);
+    if (i % 100_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
+  }
+  peak = Math.max(peak, process.memoryUsage().heapUsed);
+  gc();
+  const retained = process.memoryUsage().heapUsed;
+  client.close({ timeoutMs: 0 });
+  const MiB = 1024 * 1024;
+  return {
+    repeatedNs,
+    neverSeenNs,
+    neverSeenDedupNs,
+    heapPeakGrowthMiB: (peak - before) / MiB,
+    heapRetainedGrowthMiB: (retained - before) / MiB,
+  };
+}
+
 // --- the run --------------------------------------------------------------------------------
 
 // The memory figure and its baseline run in processes of their own, so that nothing else has
@@ -373,6 +435,8 @@ const result = scenario === "memory"
   ? { runtime, memory: await memoryBound() }
   : scenario === "baseline"
   ? { runtime, baseline: callerLoopBaseline() }
+  : scenario === "cardinality"
+  ? { runtime, cardinality: cardinality() }
   : {
     runtime,
     sync: await endToEnd("sync"),

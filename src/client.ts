@@ -10,13 +10,13 @@ import {
   type ConnectError,
   type ConnectionLostError,
   FlushTimeoutError,
-  OptionsError,
   type PotsdbError,
   ServerError,
   type SpoolError,
 } from "./errors.ts";
 import { type ClientOptions, integer, resolveOptions } from "./options.ts";
 import { PutEncoder, type Tags, type Timestamp, type Value } from "./put.ts";
+import { sleep } from "./backoff.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
 import type { Rejection } from "./transport/types.ts";
 import { spoolFactory } from "./spool/default.ts";
@@ -47,10 +47,14 @@ export interface FlushOptions {
 
 /**
  * A point-in-time account of a client. `accepted = sent + dropped.total + queued`;
- * points in the spool are part of `queued`.
+ * points in the spool are part of `queued`, and the client's own points
+ * (`selfMetricsMs`) are counted like any other.
  */
 export interface ClientStats {
-  /** Points `send()` accepted, plus those found in the spool at start (left by an earlier process). */
+  /**
+   * Points `send()` accepted (duplicates and the client's own points included), plus those
+   * found in the spool at start (left by an earlier process).
+   */
   accepted: number;
   /** Points written to the OS (and so on their way to the server). */
   sent: number;
@@ -66,6 +70,8 @@ export interface ClientStats {
     rejected: number;
     /** Dropped from the spool, the oldest segment at a time, because it reached `maxBytes`. */
     spoolFull: number;
+    /** Duplicates of a point already taken (see the `dedup` option); never queued. */
+    duplicate: number;
     /** Sum of the above. */
     total: number;
   };
@@ -82,6 +88,13 @@ export interface ClientStats {
    * 8 MiB kept for replay. A connection that dies may lose some of these.
    */
   unconfirmed: number;
+  /** The client's own points (`selfMetricsMs`). */
+  selfMetrics: {
+    /** Points queued (included in `accepted`). */
+    points: number;
+    /** Rounds skipped because the queue had no room: they never displace the caller's points. */
+    skippedRounds: number;
+  };
   /** Successful connections after the first. */
   reconnects: number;
   /** Failed connection attempts. */
@@ -117,7 +130,7 @@ export interface DropDetail {
   /** Points dropped since the previous `drop` event. */
   count: number;
   /** Why. */
-  reason: "queueFull" | "closed" | "rejected";
+  reason: "queueFull" | "closed" | "rejected" | "duplicate";
   /** For `rejected`: each refused point with the server's reason. */
   rejections?: readonly Rejection[];
 }
@@ -149,8 +162,9 @@ export interface ClientEventMap {
   /** The server sent a line (OpenTSDB's `put: …` errors). */
   "server-error": CustomEvent<ServerError>;
   /**
-   * Points were dropped: for a full queue at most one event a second while
-   * dropping, for points the server refused one per answer that refused any.
+   * Points were dropped: for a full queue and for duplicates at most one event
+   * a second (each) while dropping, for points the server refused one per
+   * answer that refused any.
    */
   drop: CustomEvent<DropDetail>;
 }
@@ -194,7 +208,12 @@ export class Client extends EventTarget {
   /** Pending flushes: each one's resolve, and the sequence number it waits for. */
   readonly #waiters = new Map<() => void, number>();
   #dropPending = 0;
+  #duplicates = 0;
+  #duplicatePending = 0;
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
+  #selfPoints = 0;
+  #selfSkipped = 0;
+  readonly #selfStop = new AbortController();
   #listeners = new WeakMap<object, EventListener>();
 
   /**
@@ -208,11 +227,7 @@ export class Client extends EventTarget {
     super();
     const o = resolveOptions(host, options);
     this.#closeTimeoutMs = o.closeTimeoutMs;
-    try {
-      this.#encoder = new PutEncoder(o.encoder);
-    } catch (e) {
-      throw new OptionsError(`hostTag: ${(e as Error).message}`);
-    }
+    this.#encoder = new PutEncoder(o.encoder); // checked by resolveOptions
     const clock = o.clock;
     this.#now = clock ? () => clock.now() : Date.now;
     // The spool's failures reach listeners added after the constructor: reported a task later.
@@ -242,6 +257,7 @@ export class Client extends EventTarget {
           this.#emit("drop", { count: rejections.length, reason: "rejected", rejections }),
       },
     });
+    if (o.selfMetricsMs > 0) this.#selfMetricsLoop(o.selfMetricsMs, clock);
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.close();
@@ -322,7 +338,14 @@ export class Client extends EventTarget {
       timestamp,
       timestamp === undefined ? this.#now() : undefined,
     );
-    if (dropped !== 0) this.#dropped(1);
+    if (dropped !== 0) {
+      if (dropped === 1) this.#dropPending++;
+      else {
+        this.#duplicates++;
+        this.#duplicatePending++;
+      }
+      this.#dropped();
+    }
   }
 
   /**
@@ -406,6 +429,7 @@ export class Client extends EventTarget {
     await this.#writer.stop(Math.max(0, timeoutMs - (Date.now() - start)), signal);
     const lost = this.#writer.droppedAtClose - before;
     if (lost > 0) this.#emit("drop", { count: lost, reason: "closed" });
+    this.#selfStop.abort();
     clearTimeout(this.#dropTimer);
     this.#flushDropEvent();
     for (const resolve of this.#waiters.keys()) resolve();
@@ -450,14 +474,23 @@ export class Client extends EventTarget {
     const rejected = w.rejected;
     const spoolFull = w.droppedSpoolFull;
     const spool = this.#spool;
+    const duplicate = this.#duplicates;
     return {
-      accepted: w.accepted,
+      accepted: w.accepted + duplicate,
       sent: w.sent,
       queued: w.pending,
-      dropped: { queueFull, closed, rejected, spoolFull, total: queueFull + closed + rejected + spoolFull },
+      dropped: {
+        queueFull,
+        closed,
+        rejected,
+        spoolFull,
+        duplicate,
+        total: queueFull + closed + rejected + spoolFull + duplicate,
+      },
       confirmed: w.confirmed,
       replayed: w.replayed,
       unconfirmed: w.unconfirmed,
+      selfMetrics: { points: this.#selfPoints, skippedRounds: this.#selfSkipped },
       reconnects: w.reconnects,
       connectFailures: w.connectFailures,
       serverErrors: this.#serverErrors,
@@ -560,8 +593,8 @@ export class Client extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  #dropped(n: number): void {
-    this.#dropPending += n;
+  /** Schedules the `drop` events for what `send()` dropped (counted in `#dropPending`, `#duplicatePending`). */
+  #dropped(): void {
     if (this.#dropTimer !== undefined) return;
     // One event now-ish with the storm's first count, then at most one per interval.
     this.#dropTimer = setTimeout(() => {
@@ -573,15 +606,64 @@ export class Client extends EventTarget {
 
   #flushDropEvent(): void {
     const count = this.#dropPending;
-    if (count === 0) return;
+    const duplicates = this.#duplicatePending;
+    if (count === 0 && duplicates === 0) return;
     this.#dropPending = 0;
-    this.#emit("drop", { count, reason: "queueFull" });
+    this.#duplicatePending = 0;
+    if (count !== 0) this.#emit("drop", { count, reason: "queueFull" });
+    if (duplicates !== 0) this.#emit("drop", { count: duplicates, reason: "duplicate" });
     // Hold back the next event for the interval.
     this.#dropTimer = setTimeout(() => {
       this.#dropTimer = undefined;
       this.#flushDropEvent();
     }, DROP_EVENT_INTERVAL_MS);
     unrefTimer(this.#dropTimer);
+  }
+
+  /** Sends the client's own counters every `ms` until `close()`. */
+  async #selfMetricsLoop(ms: number, clock: Clock | undefined): Promise<void> {
+    const signal = this.#selfStop.signal;
+    while (!signal.aborted) {
+      if (clock) await clock.sleep(ms, signal);
+      else await sleep(ms, signal, unrefTimer);
+      if (signal.aborted || this.#closing !== undefined) return;
+      this.#sendSelfMetrics();
+    }
+  }
+
+  /**
+   * One round of the client's own points, skipped whole when the queue has no
+   * room for it: they never push out the caller's points. Not checked for
+   * duplicates, so they never count themselves as dropped.
+   */
+  #sendSelfMetrics(): void {
+    const s = this.stats();
+    const points: [string, number, Record<string, string> | undefined][] = [
+      ["potsdb.client.sent", s.sent, undefined],
+      ["potsdb.client.queued", s.queued, undefined],
+      ["potsdb.client.reconnects", s.reconnects, undefined],
+      ["potsdb.client.server_errors", s.serverErrors, undefined],
+      ["potsdb.client.dropped", s.dropped.queueFull, { reason: "queueFull" }],
+      ["potsdb.client.dropped", s.dropped.closed, { reason: "closed" }],
+      ["potsdb.client.dropped", s.dropped.rejected, { reason: "rejected" }],
+      ["potsdb.client.dropped", s.dropped.duplicate, { reason: "duplicate" }],
+    ];
+    const queue = this.#writer.queue;
+    if (queue.capacity !== 0 && queue.length + points.length > queue.capacity) {
+      this.#selfSkipped++;
+      return;
+    }
+    const now = this.#now();
+    try {
+      for (const [metric, value, tags] of points) {
+        this.#encoder.encodeTo(this.#writer, metric, value, tags, undefined, now, false);
+        this.#selfPoints++;
+      }
+    } catch (e) {
+      // Only a prefix long enough to make these lines too long gets here.
+      this.#lastError = e as PotsdbError;
+      this.#selfSkipped++;
+    }
   }
 }
 

@@ -6,8 +6,8 @@
  */
 
 import type { BackoffOptions } from "./backoff.ts";
-import { OptionsError } from "./errors.ts";
-import { DEFAULT_MAX_TAGS, type EncoderOptions, sanitizeName } from "./put.ts";
+import { OptionsError, ValidationError } from "./errors.ts";
+import { DEFAULT_MAX_TAGS, type EncoderOptions, PutEncoder, sanitizeName } from "./put.ts";
 import { defaultTransport } from "./transport/default.ts";
 import type { TlsOptions, Transport } from "./transport/types.ts";
 import { spoolFactory } from "./spool/default.ts";
@@ -91,6 +91,26 @@ export interface ClientOptions {
    * only (the root entry); refused on Workers. Default: none.
    */
   spool?: SpoolOptions;
+  /**
+   * Drop a point whose metric, timestamp and tags (in the same order, default
+   * and host tags included) equal those of a point already taken for that
+   * metric's latest timestamp, whatever its value, as potsdb does. Counted in
+   * `stats().dropped.duplicate`. Default true.
+   */
+  dedup?: boolean;
+  /**
+   * Tags added to every point that has no tag of the same key (the point's own
+   * win). They count towards `maxTags`; not `host` (see `hostTag`). Checked once,
+   * here. Default none.
+   */
+  tags?: Readonly<Record<string, string | number | bigint | boolean>>;
+  /** Prepended as it is to every metric name (write the separator: `"myapp."`). Default none. */
+  prefix?: string;
+  /**
+   * Every this many ms (0 = never; else at least 1000), send the client's own
+   * counters as `potsdb.client.*` points, with the default and host tags. Default 0.
+   */
+  selfMetricsMs?: number;
 }
 
 /** The longest delay a timer takes: runtimes fire a longer one at once. */
@@ -114,6 +134,7 @@ export interface ResolvedOptions {
   reconnect: BackoffOptions | undefined;
   clock: Clock | undefined;
   spool: ResolvedSpoolOptions | undefined;
+  selfMetricsMs: number;
 }
 
 /**
@@ -145,6 +166,30 @@ export function resolveOptions(host: string | readonly string[], options: Client
     );
   }
   const transport = withTls(plain, options.tls);
+  const encoder: EncoderOptions = {
+    maxTags: integer("maxTags", options.maxTags ?? DEFAULT_MAX_TAGS, 1),
+    sanitize: options.sanitize,
+    host: hostTag(options.hostTag, transport),
+    milliseconds: options.milliseconds,
+    dedup: flag("dedup", options.dedup ?? true),
+    tags: options.tags,
+    prefix: options.prefix,
+  };
+  checkEncoder(encoder);
+  const selfMetricsMs = selfMetrics(options.selfMetricsMs ?? 0);
+  if (selfMetricsMs > 0) {
+    const tags = (encoder.host === undefined ? 0 : 1) + Object.keys(options.tags ?? {}).length;
+    // `potsdb.client.dropped` adds a `reason` tag.
+    if (tags === 0 || tags + 1 > encoder.maxTags!) {
+      throw new OptionsError(
+        tags === 0
+          ? "selfMetricsMs needs a host tag or default tags to tag the client's points with"
+          : `selfMetricsMs: the client's points need ${
+            tags + 1
+          } tags, more than maxTags (${encoder.maxTags})`,
+      );
+    }
+  }
   return {
     addresses: parseAddresses(host, port),
     qsize: integer("qsize", options.qsize ?? 100_000, 0),
@@ -158,15 +203,11 @@ export function resolveOptions(host: string | readonly string[], options: Client
     closeTimeoutMs: integer("closeTimeoutMs", options.closeTimeoutMs ?? 10_000, 0, MAX_TIMER_MS),
     lingerMs: integer("lingerMs", options.lingerMs ?? 2000, 0, MAX_TIMER_MS),
     transport,
-    encoder: {
-      maxTags: integer("maxTags", options.maxTags ?? DEFAULT_MAX_TAGS, 1),
-      sanitize: options.sanitize,
-      host: hostTag(options.hostTag, transport),
-      milliseconds: options.milliseconds,
-    },
+    encoder,
     reconnect: options.reconnect,
     clock: options.clock,
     spool: resolveSpool(options.spool),
+    selfMetricsMs,
   };
 }
 
@@ -285,6 +326,28 @@ function pem(name: string, value: unknown, kind: string): string {
     );
   }
   return value;
+}
+
+/** The host tag, default tags and prefix go through the encoder's own checks, once. */
+function checkEncoder(encoder: EncoderOptions): void {
+  try {
+    new PutEncoder(encoder);
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    const option = e.field === "host tag" ? "hostTag" : e.field === "prefix" ? "prefix" : "tags";
+    throw new OptionsError(`${option}: ${e.message}`);
+  }
+}
+
+function flag(name: string, value: unknown): boolean {
+  if (typeof value !== "boolean") throw new OptionsError(`${name} must be true or false, got ${value}`);
+  return value;
+}
+
+// Two rounds within one second would carry the same timestamp: duplicates for the server.
+function selfMetrics(ms: number): number {
+  if (ms === 0) return 0;
+  return integer("selfMetricsMs (0 = off)", ms, 1000, MAX_TIMER_MS);
 }
 
 function hostTag(option: ClientOptions["hostTag"], transport: Transport): string | undefined {

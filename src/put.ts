@@ -20,7 +20,7 @@
  */
 
 import { ValidationError } from "./errors.ts";
-import type { LineSink } from "./queue.ts";
+import { type LineSink, utf8Length } from "./queue.ts";
 
 /** A metric value: a finite number, or a bigint within int64. */
 export type Value = number | bigint;
@@ -53,6 +53,7 @@ export const DEFAULT_MAX_TAGS = 8;
 
 const INT64_LIMIT = 2 ** 63;
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 const BIG_INT64_MIN = -(2n ** 63n);
 const BIG_INT64_MAX = 2n ** 63n - 1n;
@@ -195,6 +196,20 @@ export interface EncoderOptions {
   host?: string;
   /** Default timestamps (and Dates) in milliseconds rather than seconds. */
   milliseconds?: boolean;
+  /**
+   * Tags added to every point that has no tag of the same key (the point's own
+   * tags win), after its own tags and before the host tag. They count towards
+   * `maxTags`; `host` is not one of them (see `host`).
+   */
+  tags?: Readonly<Record<string, TagValue>>;
+  /** Prepended to every metric name as it is (write the separator: `"myapp."`). */
+  prefix?: string;
+  /**
+   * Used by the client: `encodeTo` skips a point whose metric, timestamp and
+   * tags (in the same order, host and default tags included) it already took
+   * for that metric's latest timestamp, and returns -1. `encode` is not affected.
+   */
+  dedup?: boolean;
 }
 
 // Names seen valid recently: validating a name is a regex test, a lookup is cheaper
@@ -204,6 +219,15 @@ const CACHE_LIMIT = 4096;
 // repeat a few tag sets, so their text, count and checks are worked out once. Cleared
 // when it holds this many steps, so memory stays bounded with high-cardinality tags.
 const TAG_CACHE_LIMIT = 16384;
+// Most values remembered for one key after one tag prefix. A key that takes more (a
+// request id, a user id) is high-cardinality: its values are forgotten, and from then on
+// its values and the tags after them are validated and written without being looked up or
+// remembered, so that a stream of values never seen before neither churns the trie nor
+// leaves promoted garbage behind.
+const VALUES_LIMIT = 1024;
+// Most (metric, tag set) pairs the duplicate check remembers at a time, over all metrics.
+// Past it, it forgets them all and starts over.
+const DEDUP_LIMIT = 16384;
 
 /** A metric seen valid, with the start of its line for the last timestamp used. */
 interface MetricEntry {
@@ -215,6 +239,8 @@ interface MetricEntry {
   head: string;
   /** `head` as UTF-8. */
   headBytes: Uint8Array;
+  /** For the duplicate check: the tag sets taken at `ts`, by their line's end. */
+  seen: Set<string> | undefined;
 }
 
 /** One step of the tag-set trie: the tags seen so far in this order, validated. */
@@ -237,6 +263,21 @@ interface TagNode {
   end: string | undefined;
   /** `end` as UTF-8. */
   endBytes: Uint8Array | undefined;
+  /**
+   * Not in the trie: a point's tags from the first high-cardinality value on. One such
+   * node per point, extended in place; `text` is then its cached base's, `end` unset.
+   */
+  transient: boolean;
+  /** For a transient node: the keys and values after `text`, as given (sanitised). */
+  pairs: string[] | undefined;
+  /**
+   * Keys that took more than `VALUES_LIMIT` values after this node: their values are
+   * neither looked up nor remembered any more. Looking up a string never seen before
+   * costs its hash, ~400 ns on Deno; each such value would be one.
+   */
+  wild: string[] | undefined;
+  /** For a node that transient ones extend, and for them: that node's `text` as UTF-8. */
+  textBytes: Uint8Array | undefined;
 }
 
 /**
@@ -245,6 +286,16 @@ interface TagNode {
  */
 function flat(...parts: string[]): string {
   return parts.join("");
+}
+
+/**
+ * `s` as UTF-8 in a buffer of its own. `TextEncoder.encode` would do, but costs
+ * ~1 µs a call on Deno; sizing the buffer and `encodeInto` costs a tenth of that.
+ */
+function toUtf8(s: string): Uint8Array {
+  const out = new Uint8Array(utf8Length(s));
+  utf8.encodeInto(s, out);
+  return out;
 }
 
 function tagNode(text: string, count: number, hasHost: boolean): TagNode {
@@ -259,7 +310,53 @@ function tagNode(text: string, count: number, hasHost: boolean): TagNode {
     next: undefined,
     end: undefined,
     endBytes: undefined,
+    transient: false,
+    wild: undefined,
+    pairs: undefined,
+    textBytes: undefined,
   };
+}
+
+/**
+ * The same shape from an allocation site of its own: V8 pretenures a site whose
+ * objects tend to survive (the cached nodes do), and a high-cardinality stream of
+ * nodes made there would then be old-generation garbage, each one.
+ */
+function transientNode(base: TagNode): TagNode {
+  return {
+    text: base.text,
+    count: base.count,
+    hasHost: base.hasHost,
+    key: undefined,
+    values: undefined,
+    lastRaw: undefined,
+    lastChild: undefined,
+    next: undefined,
+    end: undefined,
+    endBytes: undefined,
+    transient: true,
+    wild: undefined,
+    pairs: [] as string[],
+    textBytes: base.textBytes,
+  };
+}
+
+/** Whether `key` is one of the keys (even places) of `pairs`. */
+function keyAt(pairs: readonly string[], key: string): boolean {
+  for (let i = 0; i < pairs.length; i += 2) if (pairs[i] === key) return true;
+  return false;
+}
+
+/** Writes ASCII `s` at `at` in `buf` (or as UTF-8 when it is not ASCII); returns the offset after it. */
+function put(buf: Uint8Array, at: number, s: string): number {
+  const n = s.length;
+  if (at + n * 3 > buf.length) return -1;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return at - i + utf8.encodeInto(s, buf.subarray(at - i)).written;
+    buf[at++] = c;
+  }
+  return at;
 }
 
 /**
@@ -279,8 +376,19 @@ export class PutEncoder {
   readonly #maxTags: number;
   readonly #sanitize: boolean;
   readonly #hostPart: string;
+  readonly #hostBytes: Uint8Array;
   readonly #milliseconds: boolean;
+  readonly #prefix: string;
+  /** The default tags: each key's needle (` k=`), its text (` k=v`), and its key. */
+  readonly #defaults: [needle: string, text: string, key: string][] = [];
+  readonly #dedup: boolean;
+  /** Entries in all metrics' `seen` sets. */
+  #seenSize = 0;
+  /** Where a high-cardinality line's end is encoded; the queue copies it. */
+  readonly #scratch = new Uint8Array(4096);
+  readonly #views: Uint8Array[] = [];
   #valid = new Set<string>();
+  #needles = new Map<string, string>();
   #metrics = new Map<string, MetricEntry>();
   #tagRoot: TagNode = tagNode("", 0, false);
   #tagSteps = 0;
@@ -291,18 +399,63 @@ export class PutEncoder {
   /**
    * Makes an encoder.
    *
-   * @param options tag limit, sanitising, host tag and timestamp precision
+   * @param options tag limit, sanitising, host tag, default tags, metric prefix and timestamp precision
+   * @throws {ValidationError} for a host tag, default tag or prefix OpenTSDB would reject (sanitised
+   * first when sanitising), a `host` default tag, or more default tags (host tag included) than `maxTags`
    */
   constructor(options: EncoderOptions = {}) {
     this.#maxTags = options.maxTags ?? DEFAULT_MAX_TAGS;
     this.#sanitize = options.sanitize ?? false;
     this.#milliseconds = options.milliseconds ?? false;
+    this.#dedup = options.dedup ?? false;
     const host = options.host;
     if (host !== undefined) {
       const clean = this.#name(host, "host tag", "INVALID_TAG");
       if (clean === "") throw new ValidationError("INVALID_TAG", "host tag", "host tag is empty");
       this.#hostPart = " host=" + clean;
     } else this.#hostPart = "";
+    this.#hostBytes = toUtf8(this.#hostPart);
+    const prefix = options.prefix ?? "";
+    if (typeof prefix !== "string") {
+      throw new ValidationError("INVALID_METRIC", "prefix", `prefix must be a string, got ${typeof prefix}`);
+    }
+    this.#prefix = prefix === "" ? "" : this.#name(prefix, "prefix", "INVALID_METRIC");
+    if (options.tags !== undefined) this.#defaultTags(options.tags);
+  }
+
+  /** Checks the default tags once, and keeps each as the text it adds to a line. */
+  #defaultTags(tags: Readonly<Record<string, TagValue>>): void {
+    if (tags === null || typeof tags !== "object" || Array.isArray(tags)) {
+      throw new ValidationError("INVALID_TAG", "tags", "default tags must be a plain object");
+    }
+    const seen = new Set<string>();
+    for (const key of Object.keys(tags)) {
+      const k = this.#name(key, "default tag key", "INVALID_TAG");
+      const v = this.#name(tagString(tags[key], key), "default tag value", "INVALID_TAG");
+      if (k === "" || v === "") {
+        throw new ValidationError("INVALID_TAG", "tags", `default tag ${JSON.stringify(key)} is empty`);
+      }
+      if (k === "host") {
+        throw new ValidationError("INVALID_TAG", "tags", 'a default tag cannot be "host": use the host tag');
+      }
+      if (seen.has(k)) {
+        throw new ValidationError(
+          "INVALID_TAG",
+          "tags",
+          `default tag ${JSON.stringify(key)} sanitises to a key already present`,
+        );
+      }
+      seen.add(k);
+      this.#defaults.push([" " + k + "=", flat(" ", k, "=", v), k]);
+    }
+    const count = this.#defaults.length + (this.#hostPart === "" ? 0 : 1);
+    if (count > this.#maxTags) {
+      throw new ValidationError(
+        "INVALID_TAG",
+        "tags",
+        `${count} default tags (host tag included) is more than maxTags (${this.#maxTags})`,
+      );
+    }
   }
 
   /**
@@ -325,7 +478,8 @@ export class PutEncoder {
     now?: number,
   ): string {
     const valueText = this.#prepare(metric, value, tags, timestamp, now);
-    return this.#entry!.head + valueText + this.#node!.end!;
+    const node = this.#node!;
+    return this.#entry!.head + valueText + (node.end ?? utf8Decoder.decode(node.endBytes));
   }
 
   /**
@@ -342,7 +496,9 @@ export class PutEncoder {
    * @param tags the tags; a `host` tag here wins over the encoder's
    * @param timestamp the point's time; defaults to `now`
    * @param now the current time in milliseconds, as for {@linkcode PutEncoder.encode}
-   * @returns what `sink.pushLine` returned (1 when it dropped its oldest line)
+   * @param dedup false to skip the duplicate check for this point (the client's own metrics)
+   * @returns what `sink.pushLine` returned (1 when it dropped its oldest line), or -1 for a
+   * duplicate (with the `dedup` option), which never reaches `sink`
    * @throws {ValidationError} for anything OpenTSDB would reject
    *
    * @example
@@ -363,9 +519,38 @@ export class PutEncoder {
     tags: Tags | undefined,
     timestamp?: Timestamp,
     now?: number,
+    dedup = true,
   ): number {
     const valueText = this.#prepare(metric, value, tags, timestamp, now);
-    return sink.pushLine(this.#entry!.headBytes, valueText, this.#node!.endBytes!);
+    const entry = this.#entry!;
+    const node = this.#node!;
+    // A tag set with a high-cardinality value is not checked: its points are distinct by
+    // nature, and remembering each would cost memory and time on every one.
+    if (this.#dedup && dedup && !node.transient && this.#duplicate(entry, node)) return -1;
+    return sink.pushLine(entry.headBytes, valueText, node.endBytes!);
+  }
+
+  /** Whether `node`'s tag set was taken for `entry` at its timestamp; remembers it if not. */
+  #duplicate(entry: MetricEntry, node: TagNode): boolean {
+    // The line's end names the tag set as written: tags in the caller's order, then the
+    // default tags and the host tag. The metric and timestamp are the entry's.
+    const key = node.end!;
+    let seen = entry.seen;
+    if (seen === undefined) seen = entry.seen = new Set();
+    const size = seen.size;
+    seen.add(key);
+    if (seen.size === size) return true;
+    if (++this.#seenSize > DEDUP_LIMIT) {
+      // Forget every metric's set: bounded memory over a check that misses some repeats.
+      for (const e of this.#metrics.values()) e.seen = undefined;
+      this.#seenSize = 0;
+    }
+    return false;
+  }
+
+  /** How many (metric, tag set) pairs the duplicate check holds now (tests). @ignore */
+  get dedupSize(): number {
+    return this.#seenSize;
   }
 
   /**
@@ -390,7 +575,13 @@ export class PutEncoder {
     if (entry.ts !== ts) {
       entry.ts = ts;
       entry.head = flat("put ", entry.name, " ", String(ts), " ");
-      entry.headBytes = utf8.encode(entry.head);
+      entry.headBytes = toUtf8(entry.head);
+      // The duplicate check holds the latest timestamp only, as potsdb's does.
+      const seen = entry.seen;
+      if (seen !== undefined && seen.size !== 0) {
+        this.#seenSize -= seen.size;
+        seen.clear();
+      }
     }
     const valueText = formatValue(value);
     let node = this.#tagRoot;
@@ -427,6 +618,9 @@ export class PutEncoder {
 
   /** The step after `node` for one tag: from the cache, or validated and remembered. */
   #child(node: TagNode, key: string, raw: TagValue): TagNode {
+    if (node.wild !== undefined && node.wild.includes(key)) {
+      return this.#transientStep(node.transient ? node : this.#transient(node), key, raw);
+    }
     let child: TagNode | undefined;
     if (key === node.key) {
       // Most tags repeat their last value (a host, a region): one compare, no lookup.
@@ -455,10 +649,20 @@ export class PutEncoder {
     return node;
   }
 
-  /** Checks the tag count of a tag set used for the first time and builds the line's end. */
+  /**
+   * Checks the tag count of a tag set used for the first time and builds the line's
+   * end, default tags and host tag included.
+   */
   #end(node: TagNode): void {
     const host = !node.hasHost && this.#hostPart !== "";
-    const count = node.count + (host ? 1 : 0);
+    let count = node.count + (host ? 1 : 0);
+    let defaults = "";
+    for (const [needle, text, key] of this.#defaults) {
+      if (!node.text.includes(needle) && (node.pairs === undefined || !keyAt(node.pairs, key))) {
+        defaults += text;
+        count++;
+      }
+    }
     if (count === 0) {
       throw new ValidationError("INVALID_TAG", "tags", "a point needs at least one tag");
     }
@@ -469,8 +673,37 @@ export class PutEncoder {
         `${count} tags is more than maxTags (${this.#maxTags})`,
       );
     }
-    node.end = flat(node.text, host ? this.#hostPart : "", "\n");
-    node.endBytes = utf8.encode(node.end);
+    if (!node.transient) {
+      node.endBytes = toUtf8(node.end = flat(node.text, defaults, host ? this.#hostPart : "", "\n"));
+      return;
+    }
+    // Used once: written as bytes into the scratch buffer (the queue copies them), with no
+    // string of its own. No caller code runs from here to the copy.
+    const base = node.textBytes!;
+    const buf = this.#scratch;
+    buf.set(base);
+    let at = base.length;
+    const pairs = node.pairs!;
+    for (let i = 0; i < pairs.length && at >= 0; i += 2) {
+      buf[at++] = 0x20; // " "
+      at = put(buf, at, pairs[i]);
+      if (at < 0) break;
+      buf[at++] = 0x3d; // "="
+      at = put(buf, at, pairs[i + 1]);
+    }
+    if (at >= 0 && defaults !== "") at = put(buf, at, defaults);
+    if (at >= 0 && host) {
+      const hostBytes = this.#hostBytes;
+      if (at + hostBytes.length < buf.length) {
+        buf.set(hostBytes, at);
+        at += hostBytes.length;
+      } else at = -1;
+    }
+    if (at < 0 || at >= buf.length) {
+      throw new ValidationError("LINE_TOO_LONG", "line", `line is more than ${MAX_LINE_BYTES} bytes`);
+    }
+    buf[at++] = 0x0a; // "\n"
+    node.endBytes = this.#views[at] ??= buf.subarray(0, at);
   }
 
   /** Validates a metric seen for the first time (or since the cache was cleared). */
@@ -480,14 +713,37 @@ export class PutEncoder {
       throw new ValidationError("INVALID_METRIC", "metric", "metric name is empty");
     }
     const metrics = this.#metrics;
-    if (metrics.size >= CACHE_LIMIT) metrics.clear();
-    const entry: MetricEntry = { name, ts: -1, head: "", headBytes: EMPTY };
+    if (metrics.size >= CACHE_LIMIT) {
+      metrics.clear();
+      this.#seenSize = 0; // the duplicate check's sets went with their entries
+    }
+    const entry: MetricEntry = {
+      name: this.#prefix === "" ? name : this.#prefix + name,
+      ts: -1,
+      head: "",
+      headBytes: EMPTY,
+      seen: undefined,
+    };
     metrics.set(metric, entry);
     return entry;
   }
 
-  /** Validates one tag after the tags of `node`, and remembers the result as its child. */
+  /**
+   * Validates one tag after the tags of `node`, and remembers the result as its child
+   * unless `node` is transient or already has `VALUES_LIMIT` values for `key`.
+   */
   #step(node: TagNode, key: string, raw: TagValue): TagNode {
+    if (node.transient) return this.#transientStep(node, key, raw);
+    const known = key === node.key ? node.values : node.next?.get(key);
+    if (known !== undefined && known.size >= VALUES_LIMIT) {
+      // A high-cardinality key: forget its values, and go on without the trie from here.
+      (node.wild ??= []).push(key);
+      if (key === node.key) {
+        node.values = new Map();
+        node.lastRaw = node.lastChild = undefined;
+      } else node.next!.delete(key);
+      return this.#transientStep(this.#transient(node), key, raw);
+    }
     const k = this.#name(key, "tag key", "INVALID_TAG");
     const v = this.#name(tagString(raw, key), "tag value", "INVALID_TAG");
     let child: TagNode;
@@ -538,13 +794,62 @@ export class PutEncoder {
     return child;
   }
 
+  /** ` k=`, the text that tells whether a line's tags hold the key `k`; remembered. */
+  #needle(k: string): string {
+    let needle = this.#needles.get(k);
+    if (needle === undefined) {
+      if (this.#needles.size >= CACHE_LIMIT) this.#needles.clear();
+      this.#needles.set(k, needle = flat(" ", k, "="));
+    }
+    return needle;
+  }
+
+  /** A transient node for one point, extending `base`. */
+  #transient(base: TagNode): TagNode {
+    base.textBytes ??= toUtf8(base.text);
+    return transientNode(base);
+  }
+
+  /** Validates one tag of a transient node and adds it to the node (the same checks as `#step`). */
+  #transientStep(node: TagNode, key: string, raw: TagValue): TagNode {
+    const k = this.#name(key, "tag key", "INVALID_TAG");
+    // A value not remembered in the trie is not added to the names seen valid either.
+    const v = this.#name(tagString(raw, key), "tag value", "INVALID_TAG", false);
+    if (k === "" || v === "") {
+      if (!this.#sanitize) {
+        throw new ValidationError("INVALID_TAG", "tag", `tag ${JSON.stringify(key)} is empty`);
+      }
+      return node;
+    }
+    const pairs = node.pairs!;
+    if (k === "host") {
+      if (node.hasHost) {
+        throw new ValidationError("INVALID_TAG", "tag key", 'tag key "host" appears twice');
+      }
+      node.hasHost = true;
+    } else if (keyAt(pairs, k) || node.text.includes(this.#needle(k))) {
+      throw new ValidationError(
+        "INVALID_TAG",
+        "tag key",
+        this.#sanitize
+          ? `tag key ${JSON.stringify(key)} sanitises to a key that is already present`
+          : `tag key ${JSON.stringify(key)} appears twice`,
+      );
+    }
+    pairs.push(k, v);
+    node.count++;
+    return node;
+  }
+
   #name(
     s: string,
     field: string,
     code: "INVALID_METRIC" | "INVALID_TAG",
+    remember = true,
   ): string {
     const valid = this.#valid;
-    if (valid.has(s)) return s;
+    // A value not to be remembered is most likely new: hashing it for the lookup would cost more.
+    if (remember && valid.has(s)) return s;
     if (typeof s !== "string") {
       throw new ValidationError(code, field, `${field} must be a string, got ${typeof s}`);
     }
@@ -557,6 +862,7 @@ export class PutEncoder {
           "(allowed: a-z A-Z 0-9 - _ . / and Unicode letters; no other digits, marks or symbols)",
       );
     }
+    if (!remember) return s;
     if (valid.size >= CACHE_LIMIT) valid.clear();
     valid.add(s);
     return s;

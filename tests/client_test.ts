@@ -93,7 +93,7 @@ describe("Client options", () => {
 
   it("takes the timestamp as a number, a Date or { timestamp }", async () => {
     const t = new MemoryTransport();
-    const c = new Client("h", { transport: t, hostTag: false });
+    const c = new Client("h", { transport: t, hostTag: false, dedup: false });
     c.send("m", 1, { a: "b" }, TS);
     c.send("m", 1, { a: "b" }, new Date(TS * 1000 + 5));
     c.send("m", 1, { a: "b" }, { timestamp: TS * 1000 });
@@ -137,6 +137,7 @@ describe("send()", () => {
     const t = new MemoryTransport();
     t.refuse = new Error("down");
     const c = new Client("h", {
+      dedup: false,
       transport: t,
       qsize: 100,
       hostTag: false,
@@ -164,7 +165,7 @@ describe("send()", () => {
   it("qsize 0 is unbounded", async () => {
     const t = new MemoryTransport();
     t.refuse = new Error("down");
-    const c = new Client("h", { transport: t, qsize: 0, hostTag: false });
+    const c = new Client("h", { dedup: false, transport: t, qsize: 0, hostTag: false });
     for (let i = 0; i < 250_000; i++) c.send("m", i, { a: "b" }, TS);
     assert.equal(c.stats().queued, 250_000);
     assert.equal(c.stats().dropped.total, 0);
@@ -177,7 +178,7 @@ describe("send()", () => {
 describe("flush() and close()", () => {
   it("flush resolves once everything before it is written", async () => {
     const t = new MemoryTransport();
-    const c = new Client("h", { transport: t, hostTag: false });
+    const c = new Client("h", { dedup: false, transport: t, hostTag: false });
     for (let i = 0; i < 1000; i++) c.send("m", i, { a: "b" }, TS);
     await c.flush();
     assert.equal(t.lines().length, 1000);
@@ -189,7 +190,12 @@ describe("flush() and close()", () => {
   it("flush rejects with FlushTimeoutError against a dead server; close drops and counts", async () => {
     const t = new MemoryTransport();
     t.refuse = new Error("refused");
-    const c = new Client("h", { transport: t, hostTag: false, reconnect: { initialMs: 5, maxMs: 20 } });
+    const c = new Client("h", {
+      dedup: false,
+      transport: t,
+      hostTag: false,
+      reconnect: { initialMs: 5, maxMs: 20 },
+    });
     for (let i = 0; i < 10; i++) c.send("m", i, { a: "b" }, TS);
     const err = await c.flush({ timeoutMs: 50 }).catch((e) => e);
     assert.ok(err instanceof FlushTimeoutError);
@@ -207,7 +213,7 @@ describe("flush() and close()", () => {
   it("flush honours an abort signal", async () => {
     const t = new MemoryTransport();
     t.refuse = new Error("refused");
-    const c = new Client("h", { transport: t, hostTag: false });
+    const c = new Client("h", { dedup: false, transport: t, hostTag: false });
     c.send("m", 1, { a: "b" });
     const ac = new AbortController();
     const p = c.flush({ signal: ac.signal });
@@ -242,7 +248,12 @@ describe("flush() and close()", () => {
 describe("reconnects and server lines (memory transport)", () => {
   it("requeues unconfirmed batches on a lost connection, in order", async () => {
     const t = new MemoryTransport();
-    const c = new Client("h", { transport: t, hostTag: false, reconnect: { initialMs: 1, maxMs: 5 } });
+    const c = new Client("h", {
+      dedup: false,
+      transport: t,
+      hostTag: false,
+      reconnect: { initialMs: 1, maxMs: 5 },
+    });
     let disconnects = 0;
     c.addEventListener("disconnect", () => disconnects++);
     for (let i = 0; i < 10; i++) c.send("m", i, { a: "b" }, TS);
@@ -259,7 +270,7 @@ describe("reconnects and server lines (memory transport)", () => {
 
   it("counts server lines and dispatches server-error events", async () => {
     const t = new MemoryTransport();
-    const c = new Client("h", { transport: t, hostTag: false });
+    const c = new Client("h", { dedup: false, transport: t, hostTag: false });
     const lines: string[] = [];
     c.addEventListener("server-error", (e) => lines.push((e as CustomEvent<ServerError>).detail.line));
     c.send("m", 1, { a: "b" });
@@ -273,7 +284,7 @@ describe("reconnects and server lines (memory transport)", () => {
 
   it("a listener that throws or rejects never breaks the writer", async () => {
     const t = new MemoryTransport();
-    const c = new Client("h", { transport: t, hostTag: false });
+    const c = new Client("h", { dedup: false, transport: t, hostTag: false });
     const boom = () => {
       throw new Error("listener bug");
     };

@@ -33,6 +33,7 @@ describe("acknowledged delivery over telnet", { timeout: 4 * HANG_GUARD_MS }, ()
   it("counts the points an answer to version confirms; the answers are no server errors", async () => {
     const tsd = await startFakeTsd({ answer: true });
     const c = new Client("127.0.0.1", {
+      dedup: false,
       port: tsd.port,
       hostTag: false,
       heartbeatMs: 20,
@@ -55,6 +56,7 @@ describe("acknowledged delivery over telnet", { timeout: 4 * HANG_GUARD_MS }, ()
   it("writes again what a dead connection had not had acknowledged: at least once", async () => {
     const tsd = await startFakeTsd({ answer: true });
     const c = new Client("127.0.0.1", {
+      dedup: false,
       port: tsd.port,
       hostTag: false,
       heartbeatMs: 20,
@@ -94,6 +96,7 @@ describe("acknowledged delivery over telnet", { timeout: 4 * HANG_GUARD_MS }, ()
   it("a server that never answers gets one probe per connection and stays at-most-once", async () => {
     const tsd = await startFakeTsd();
     const c = new Client("127.0.0.1", {
+      dedup: false,
       port: tsd.port,
       hostTag: false,
       heartbeatMs: 10,
@@ -121,6 +124,7 @@ describe("acknowledged delivery over telnet", { timeout: 4 * HANG_GUARD_MS }, ()
   it("with heartbeatMs: 0, sends no probe at all", async () => {
     const tsd = await startFakeTsd({ answer: true });
     const c = new Client("127.0.0.1", {
+      dedup: false,
       port: tsd.port,
       hostTag: false,
       heartbeatMs: 0,
@@ -144,6 +148,7 @@ describe("stalls and addresses", { timeout: 4 * HANG_GUARD_MS }, () => {
     const hung = await startFakeTsd();
     const bPort = await closedPort(); // the second address is down until the client is on the first
     const c = new Client([`127.0.0.1:${hung.port}`, `127.0.0.1:${bPort}`], {
+      dedup: false,
       hostTag: false,
       heartbeatMs: 0,
       stallTimeoutMs: 300,
@@ -190,6 +195,7 @@ describe("stalls and addresses", { timeout: 4 * HANG_GUARD_MS }, () => {
     const a = await startFakeTsd();
     const b = await startFakeTsd();
     const c = new Client([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], {
+      dedup: false,
       hostTag: false,
       rebalanceMs: 30,
       transport: nodeTransport,
@@ -231,7 +237,7 @@ describe("httpTransport({ sync })", () => {
         return Promise.resolve(new Response(null, { status: 204 }));
       },
     });
-    const c = new Client("127.0.0.1", { port: 4242, hostTag: false, transport });
+    const c = new Client("127.0.0.1", { dedup: false, port: 4242, hostTag: false, transport });
     c.send("m", 1, { t: "a" }, TS);
     const s = await c.close();
     assert.equal(s.confirmed, 1);

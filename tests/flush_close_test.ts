@@ -26,6 +26,7 @@ describe("flush()", () => {
     const client = new Client("memory", {
       transport: memory,
       hostTag: "h",
+      dedup: false,
       qsize: 5,
       reconnect: { initialMs: 10, maxMs: 50 },
     });
@@ -45,6 +46,7 @@ describe("flush()", () => {
     const client = new Client("memory", {
       transport: memory,
       hostTag: "h",
+      dedup: false,
       reconnect: { initialMs: 10, maxMs: 50 },
     });
     for (let i = 0; i < 5; i++) client.send("m", i, { t: "a" }, TS);
@@ -63,7 +65,7 @@ describe("close()", () => {
     const server = await startServer();
     server.pause(); // accepts, never reads: the client's writes back up
     try {
-      const client = await Client.connect("127.0.0.1", { port: server.port, hostTag: "h" });
+      const client = await Client.connect("127.0.0.1", { port: server.port, hostTag: "h", dedup: false });
       for (let i = 0; i < 200_000; i++) client.send("close.abort", i, { shard: "s1", worker: "w1" }, TS);
       const stats = await guard(client.close({ timeoutMs: NEVER, signal: AbortSignal.abort() }), "close()");
       assert.ok(stats.dropped.closed > 0, JSON.stringify(stats));

@@ -65,6 +65,7 @@ describe(`partitions through network namespaces (${runtime})`, {
         a = await startTestHost(name, n, answer);
         const bPort = await closedPort(); // down until the client is on A
         c = new Client([`${a.address}:${a.port}`, `127.0.0.1:${bPort}`], {
+          dedup: false,
           ...LIVENESS,
           hostTag: false,
           reconnect: { initialMs: 50, maxMs: 500 },
@@ -126,6 +127,7 @@ describe(`partitions through network namespaces (${runtime})`, {
     try {
       a = await startTestHost(name, n, true);
       c = new Client(`${a.address}:${a.port}`, {
+        dedup: false,
         ...LIVENESS,
         hostTag: false,
         reconnect: { initialMs: 50, maxMs: 500 },
@@ -168,6 +170,7 @@ describe(`partitions through network namespaces (${runtime})`, {
         hosts.push(await startTestHost(name, n, true));
       }
       c = new Client(hosts.map((h) => `${h.address}:${h.port}`), {
+        dedup: false,
         ...LIVENESS,
         hostTag: false,
         reconnect: { initialMs: 50, maxMs: 500 },

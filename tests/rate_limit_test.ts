@@ -59,7 +59,7 @@ describe("mps limit in the writer (virtual clock)", () => {
       },
     };
     const transport = new MemoryTransport();
-    const client = new Client("memory", { transport, mps: 1000, clock, hostTag: false });
+    const client = new Client("memory", { transport, mps: 1000, clock, hostTag: false, dedup: false });
     for (let i = 0; i < 5000; i++) client.send("m", i, { a: "b" }, 1700000000);
     await client.flush();
     assert.equal(transport.lines().length, 5000);
@@ -86,7 +86,7 @@ describe("mps limit in the writer (virtual clock)", () => {
       },
     };
     const transport = new MemoryTransport();
-    const client = new Client("memory", { transport, mps: 10, clock, hostTag: false });
+    const client = new Client("memory", { transport, mps: 10, clock, hostTag: false, dedup: false });
     for (let i = 0; i < 30; i++) client.send("m", i, { a: "b" }, 1700000000);
     await client.flush();
     assert.equal(transport.lines().length, 30);
@@ -99,7 +99,7 @@ describe("mps limit in the writer (virtual clock)", () => {
     let now = 0;
     const clock = { now: () => now, sleep: (ms: number) => Promise.resolve(void (now += ms)) };
     const transport = new MemoryTransport();
-    const client = new Client("memory", { transport, clock, hostTag: false });
+    const client = new Client("memory", { transport, clock, hostTag: false, dedup: false });
     for (let i = 0; i < 5000; i++) client.send("m", i, { a: "b" }, 1700000000);
     await client.flush();
     assert.equal(now, 0);

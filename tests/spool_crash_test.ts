@@ -85,7 +85,12 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: str
 async function deliver(dir: string, mode: "always" | "overflow") {
   const server = await startServer();
   try {
-    const client = new Client("127.0.0.1", { port: server.port, hostTag: false, spool: { dir, mode } });
+    const client = new Client("127.0.0.1", {
+      dedup: false,
+      port: server.port,
+      hostTag: false,
+      spool: { dir, mode },
+    });
     const at = client.stats();
     const s = await client.close({ timeoutMs: 60_000 });
     assert.equal(s.accepted, s.sent + s.queued + s.dropped.total);
@@ -180,7 +185,7 @@ describe(`spool across processes (${runtimeName})`, () => {
         }
         assert.ok(pid > 0);
         assert.throws(
-          () => new Client("127.0.0.1", { port: 1, hostTag: false, spool: { dir } }),
+          () => new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } }),
           (e: Error) => e instanceof OptionsError && e.message.includes(`process ${pid}`),
         );
       } finally {
@@ -188,7 +193,7 @@ describe(`spool across processes (${runtimeName})`, () => {
       }
       await exited(child);
       assert.ok(fs.existsSync(join(dir, "lock")), "a killed process leaves its lock");
-      const client = new Client("127.0.0.1", { port: 1, hostTag: false, spool: { dir } });
+      const client = new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } });
       await client.close({ timeoutMs: 0 });
     }));
 

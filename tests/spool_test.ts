@@ -427,6 +427,7 @@ describe("spool: Client", () => {
       const down = await closedPort();
       const n = 50_000;
       const a = new Client("127.0.0.1", {
+        dedup: false,
         port: down,
         hostTag: false,
         qsize: 1000,
@@ -445,7 +446,12 @@ describe("spool: Client", () => {
 
       const server = await startServer();
       try {
-        const b = new Client("127.0.0.1", { port: server.port, hostTag: false, spool: { dir } });
+        const b = new Client("127.0.0.1", {
+          dedup: false,
+          port: server.port,
+          hostTag: false,
+          spool: { dir },
+        });
         assert.equal(b.stats().spool?.recovered, n);
         assert.equal(b.stats().accepted, n, "recovered points count as accepted");
         b.send("spool.seq", n, { k: "v" }, 1700000000);
@@ -459,7 +465,7 @@ describe("spool: Client", () => {
       } finally {
         await server.close();
       }
-      const c = new Client("127.0.0.1", { port: down, hostTag: false, spool: { dir } });
+      const c = new Client("127.0.0.1", { dedup: false, port: down, hostTag: false, spool: { dir } });
       assert.equal(c.stats().spooled, 0, "delivered points are off the disk");
       await c.close({ timeoutMs: 0 });
     }));
@@ -469,6 +475,7 @@ describe("spool: Client", () => {
       const server = await startServer();
       try {
         const client = new Client("127.0.0.1", {
+          dedup: false,
           port: server.port,
           hostTag: false,
           qsize: 500,
@@ -492,6 +499,7 @@ describe("spool: Client", () => {
       const server = await startServer();
       try {
         const client = new Client("127.0.0.1", {
+          dedup: false,
           port: server.port,
           hostTag: false,
           spool: { dir, mode: "always" },
@@ -517,7 +525,12 @@ describe("spool: Client", () => {
   it("always: points are on disk once the sending task ends, even with the server down", () =>
     withDir(async (dir) => {
       const down = await closedPort();
-      const client = new Client("127.0.0.1", { port: down, hostTag: false, spool: { dir, mode: "always" } });
+      const client = new Client("127.0.0.1", {
+        dedup: false,
+        port: down,
+        hostTag: false,
+        spool: { dir, mode: "always" },
+      });
       for (let i = 0; i < 100; i++) client.send("spool.seq", i, { k: "v" }, 1700000000);
       assert.equal(client.stats().spooled, 0, "less than a batch: written when this task ends");
       await Promise.resolve();
@@ -535,12 +548,24 @@ describe("spool: Client", () => {
     withDir(async (dir) => {
       const down = await closedPort();
       const n = 20_000;
-      const a = new Client("127.0.0.1", { port: down, hostTag: false, qsize: 1000, spool: { dir } });
+      const a = new Client("127.0.0.1", {
+        dedup: false,
+        port: down,
+        hostTag: false,
+        qsize: 1000,
+        spool: { dir },
+      });
       for (let i = 0; i < n; i++) a.send("spool.seq", i, { k: "v" }, 1700000000);
       await a.close({ timeoutMs: 0 });
       const server = await startServer();
       try {
-        const b = new Client("127.0.0.1", { port: server.port, hostTag: false, mps: 10_000, spool: { dir } });
+        const b = new Client("127.0.0.1", {
+          dedup: false,
+          port: server.port,
+          hostTag: false,
+          mps: 10_000,
+          spool: { dir },
+        });
         const s = await b.close({ timeoutMs: 30_000 });
         assertAccounting(s);
         assert.equal(s.sent, n);
@@ -556,6 +581,7 @@ describe("spool: Client", () => {
       const down = await closedPort();
       const maxBytes = 256 * 1024;
       const client = new Client("127.0.0.1", {
+        dedup: false,
         port: down,
         hostTag: false,
         qsize: 1000,
@@ -573,13 +599,15 @@ describe("spool: Client", () => {
 
   it("refuses a second client on the same directory with an OptionsError", () =>
     withDir(async (dir) => {
-      const a = new Client("127.0.0.1", { port: 1, hostTag: false, spool: { dir } });
+      const a = new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } });
       assert.throws(
-        () => new Client("127.0.0.1", { port: 1, hostTag: false, spool: { dir } }),
+        () => new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } }),
         (e: Error) => e instanceof OptionsError && e.code === "INVALID_OPTION",
       );
       await a.close({ timeoutMs: 0 });
-      await new Client("127.0.0.1", { port: 1, hostTag: false, spool: { dir } }).close({ timeoutMs: 0 });
+      await new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } }).close({
+        timeoutMs: 0,
+      });
     }));
 
   it("an unwritable dir: an error event, memory-only, send() never throws", () =>
@@ -588,6 +616,7 @@ describe("spool: Client", () => {
       fs.writeFileSync(file, "");
       const down = await closedPort();
       const client = new Client("127.0.0.1", {
+        dedup: false,
         port: down,
         hostTag: false,
         qsize: 100,
@@ -619,7 +648,7 @@ describe("spool: Client", () => {
     ];
     for (const spool of bad) {
       assert.throws(
-        () => new Client("localhost", { spool: spool as never }),
+        () => new Client("localhost", { dedup: false, spool: spool as never }),
         OptionsError,
         JSON.stringify(spool),
       );

@@ -20,7 +20,12 @@ for (const transport of transports) {
 
     it("puts the exact bytes on the wire", async () => {
       const server = await startServer();
-      const c = await Client.connect("127.0.0.1", { port: server.port, transport, hostTag: "h1" });
+      const c = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port: server.port,
+        transport,
+        hostTag: "h1",
+      });
       c.send("sys.cpu.user", 42.5, { cpu: "0" }, TS);
       c.send("app.requests", 1n, { route: "home", host: "web1" }, TS + 1);
       c.send("big", 1e20, { t: "x" }, new Date((TS + 2) * 1000));
@@ -39,6 +44,7 @@ for (const transport of transports) {
       const server = await startServer();
       const rec = recording(transport);
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport: rec.transport,
         hostTag: false,
@@ -57,6 +63,7 @@ for (const transport of transports) {
     it("reconnects after the server drops the connection; later points all arrive", async () => {
       const server = await startServer();
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport,
         hostTag: false,
@@ -82,7 +89,7 @@ for (const transport of transports) {
 
     it("refused at first, delivered once the server is up", async () => {
       const port = await closedPort();
-      const c = new Client("127.0.0.1", { port, transport, hostTag: false, reconnect: fast });
+      const c = new Client("127.0.0.1", { dedup: false, port, transport, hostTag: false, reconnect: fast });
       const errors: ConnectError[] = [];
       c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
       for (let i = 0; i < 100; i++) c.send("m", i, { a: "b" }, TS);
@@ -101,7 +108,12 @@ for (const transport of transports) {
     it("the start-up check fails fast with a typed error", async () => {
       const port = await closedPort();
       // A refusal ends the check at once; the timeout (a hang guard here) would say CONNECT_TIMEOUT.
-      const err = await Client.connect("127.0.0.1", { port, transport, timeoutMs: HANG_GUARD_MS }).catch((
+      const err = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port,
+        transport,
+        timeoutMs: HANG_GUARD_MS,
+      }).catch((
         e,
       ) => e);
       assert.ok(err instanceof ConnectError, String(err));
@@ -114,6 +126,7 @@ for (const transport of transports) {
       server.pause();
       const rec = recording(transport);
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport: rec.transport,
         hostTag: false,
@@ -148,7 +161,12 @@ for (const transport of transports) {
           socket.on("data", () => socket.write("put: illegal argument: bad\nput: unknown metric: x\n"));
         },
       });
-      const c = await Client.connect("127.0.0.1", { port: server.port, transport, hostTag: false });
+      const c = await Client.connect("127.0.0.1", {
+        dedup: false,
+        port: server.port,
+        transport,
+        hostTag: false,
+      });
       const seen: string[] = [];
       c.addEventListener("server-error", (e) => seen.push((e as CustomEvent<ServerError>).detail.line));
       c.send("m", 1, { a: "b" }, TS);
@@ -162,7 +180,14 @@ for (const transport of transports) {
 
     it("drop-oldest at qsize while the server is down, the newest arrive later", async () => {
       const port = await closedPort();
-      const c = new Client("127.0.0.1", { port, transport, hostTag: false, qsize: 50, reconnect: fast });
+      const c = new Client("127.0.0.1", {
+        dedup: false,
+        port,
+        transport,
+        hostTag: false,
+        qsize: 50,
+        reconnect: fast,
+      });
       for (let i = 0; i < 500; i++) c.send("m", i, { a: "b" }, TS);
       assert.equal(c.stats().dropped.queueFull, 450);
       const server = await startServer({ port });
@@ -178,6 +203,7 @@ for (const transport of transports) {
       server.pause();
       const rec = recording(transport);
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport: rec.transport,
         hostTag: false,
@@ -202,7 +228,7 @@ for (const transport of transports) {
     it("close() keeps its deadline when the server is gone", async () => {
       const port = await closedPort();
       const rec = recording(transport);
-      const c = new Client("127.0.0.1", { port, transport: rec.transport, hostTag: false });
+      const c = new Client("127.0.0.1", { dedup: false, port, transport: rec.transport, hostTag: false });
       c.send("m", 1, { a: "b" });
       // Reconnecting for ever, the writer would hold close() without its deadline.
       const s = await settles(c.close({ timeoutMs: 200 }), "close({ timeoutMs: 200 })");
@@ -223,6 +249,7 @@ for (const transport of transports) {
       const qsize = 100_000;
       const batchBytes = 65536;
       const c = await Client.connect("127.0.0.1", {
+        dedup: false,
         port: server.port,
         transport: rec.transport,
         hostTag: false,
@@ -284,7 +311,13 @@ for (const transport of transports) {
       const sink = await startSink();
       try {
         sink.checkSequence();
-        const c = await Client.connect("127.0.0.1", { port: sink.port, transport, hostTag: false, qsize: 0 });
+        const c = await Client.connect("127.0.0.1", {
+          dedup: false,
+          port: sink.port,
+          transport,
+          hostTag: false,
+          qsize: 0,
+        });
         const n = 400_000;
         for (let i = 0; i < n / 2; i++) c.send("seq.test", i, { k: "v" }, TS); // one synchronous loop
         for (let i = n / 2; i < n; i += 1000) {
@@ -322,7 +355,7 @@ describe("host check timeout", () => {
       },
     };
     const err = await settles(
-      Client.connect("127.0.0.1", { transport: hanging, timeoutMs: 100 }).catch((e) => e),
+      Client.connect("127.0.0.1", { dedup: false, transport: hanging, timeoutMs: 100 }).catch((e) => e),
       "the host check",
     );
     assert.ok(err instanceof ConnectError);

@@ -54,6 +54,7 @@ describe(`e2e spool (${runtime})`, () => {
     const prefixes = [uniquePrefix("spooled"), uniquePrefix("plain")];
     const base = Math.floor(Date.now() / 1000) - Math.ceil(TOTAL / LANES) - 60;
     const options = {
+      dedup: false,
       port: tsdb.telnetPort,
       hostTag: "e2e",
       qsize: QSIZE,

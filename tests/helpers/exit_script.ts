@@ -15,6 +15,7 @@ const lingerMs = Number(process.argv[6] ?? 0);
 const client = new Client("127.0.0.1", {
   port,
   hostTag: false,
+  dedup: false, // the same point, many times
   connectTimeoutMs: connectTimeoutMs || undefined,
   lingerMs: lingerMs || undefined,
   transport: process.argv[5] === "deno"

@@ -17,14 +17,14 @@ const [what, dir] = process.argv.slice(2, 4);
 if (what === "web") {
   const { Client, MemoryTransport } = await import("../../web.ts");
   try {
-    new Client("x", { transport: new MemoryTransport(), hostTag: false, spool: { dir } });
+    new Client("x", { dedup: false, transport: new MemoryTransport(), hostTag: false, spool: { dir } });
     process.stdout.write("NO ERROR\n");
   } catch (e) {
     process.stdout.write(`${(e as Error).name} ${(e as Error).message}\n`);
   }
 } else if (what === "hold") {
   const { Client } = await import("../../mod.ts");
-  const client = new Client("127.0.0.1", { port: 1, hostTag: false, spool: { dir } });
+  const client = new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } });
   process.stdout.write(`READY ${process.pid}\n`);
   process.stdin.resume();
   process.stdin.on("end", () => client.close({ timeoutMs: 0 }).then(() => process.exit(0)));
@@ -36,6 +36,7 @@ if (what === "web") {
   const ending = process.argv[7];
   const qsize = Number(process.argv[8] ?? 100_000);
   const client = new Client("127.0.0.1", {
+    dedup: false,
     port,
     hostTag: false,
     qsize,
