@@ -6,6 +6,7 @@
  */
 
 import { OptionsError } from "./errors.ts";
+import { MAX_TIMER_MS } from "./runtime.ts";
 
 /** How reconnect delays grow. */
 export interface BackoffOptions {
@@ -77,9 +78,6 @@ export class Backoff {
     this.#attempt = 0;
   }
 }
-
-/** Longest delay a runtime's timer takes as given (2^31−1 ms, ~24.8 days); longer ones fire at once. */
-const MAX_TIMER_MS = 2147483647;
 
 /**
  * Resolves after `ms`, or at once when `signal` aborts (it never rejects).

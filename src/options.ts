@@ -8,11 +8,12 @@
 import type { BackoffOptions } from "./backoff.ts";
 import { OptionsError, ValidationError } from "./errors.ts";
 import { DEFAULT_MAX_TAGS, type EncoderOptions, PutEncoder, sanitizeName } from "./put.ts";
+import { MAX_TIMER_MS } from "./runtime.ts";
 import { defaultTransport } from "./transport/default.ts";
 import type { TlsOptions, Transport } from "./transport/types.ts";
 import { spoolFactory } from "./spool/default.ts";
 import type { ResolvedSpoolOptions, SpoolOptions } from "./spool/types.ts";
-import type { Address, Clock } from "./writer.ts";
+import type { Address, Clock, WriterOptions } from "./writer.ts";
 
 /** Options of `Client`; every one has a default. */
 export interface ClientOptions {
@@ -113,26 +114,13 @@ export interface ClientOptions {
   selfMetricsMs?: number;
 }
 
-/** The longest delay a timer takes: runtimes fire a longer one at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** {@linkcode ClientOptions} checked, with every default filled in. */
-export interface ResolvedOptions {
-  addresses: Address[];
-  qsize: number;
-  mps: number;
-  batchBytes: number;
-  connectTimeoutMs: number;
-  stallTimeoutMs: number;
-  heartbeatMs: number;
-  keepAliveMs: number;
-  rebalanceMs: number;
+/**
+ * {@linkcode ClientOptions} checked, with every default filled in: the
+ * writer's settings, and the client's own.
+ */
+export interface ResolvedOptions extends Omit<WriterOptions, "events" | "spool"> {
   closeTimeoutMs: number;
-  lingerMs: number;
-  transport: Transport;
   encoder: EncoderOptions;
-  reconnect: BackoffOptions | undefined;
-  clock: Clock | undefined;
   spool: ResolvedSpoolOptions | undefined;
   selfMetricsMs: number;
 }

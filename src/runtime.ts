@@ -31,6 +31,9 @@ export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   } else (timer as { unref?: () => void } | undefined)?.unref?.();
 }
 
+/** The longest delay a timer takes as given: runtimes fire a longer one at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Settles as `promise` does, or rejects with `signal.reason` as soon as
  * `signal` aborts. A value that arrives after the abort goes to `discard`,

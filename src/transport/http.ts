@@ -42,7 +42,7 @@
 
 import { Backoff, type BackoffOptions, sleep } from "../backoff.ts";
 import { HttpError, OptionsError } from "../errors.ts";
-import { connectionClosed, ReadyWaiters, unrefTimer } from "../runtime.ts";
+import { connectionClosed, MAX_TIMER_MS, ReadyWaiters, unrefTimer } from "../runtime.ts";
 
 export { HttpError };
 import { utf8Length } from "../queue.ts";
@@ -97,8 +97,6 @@ export interface HttpTransportOptions {
 
 const DEFAULT_MAX_BODY = 8192;
 const MIN_MAX_BODY = 2048;
-/** Longest delay a timer takes as given; runtimes fire longer ones at once. */
-const MAX_TIMER_MS = 2147483647;
 /** Successful requests after which a lowered body limit doubles again (up to `maxBodyBytes`). */
 const GROW_AFTER = 50;
 /** OpenTSDB 2.x's answer (in `{"error":{"message":…}}`) to a body over its chunk size, 8192 bytes by default. */
