@@ -3,6 +3,7 @@
 // packets are dropped and no RST is sent, as when a host loses power or a network splits.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import process from "node:process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -46,13 +47,24 @@ function run(...args: string[]): string {
   return r.stdout.trim();
 }
 
+/** A host number (1..250) whose 10.254.N.0/30 no interface here uses yet (suites may run side by side). */
+function freeHostNumber(): number {
+  const used = spawnSync("ip", ["-o", "-4", "addr", "show"], { encoding: "utf8" }).stdout ?? "";
+  const start = process.pid % 250;
+  for (let i = 0; i < 250; i++) {
+    const n = ((start + i) % 250) + 1;
+    if (!used.includes(` 10.254.${n}.1/`)) return n;
+  }
+  throw new Error("no free 10.254.N.0/30 for a test host");
+}
+
 /**
- * Makes host `name` (number `n`, 1..250, unique per test) with a fake TSD that answers
- * `version` when `answer` is set.
+ * Makes host `name` (unique per test) with a fake TSD that answers `version` when `answer`
+ * is set.
  */
-export async function startTestHost(name: string, n: number, answer: boolean): Promise<TestHost> {
+export async function startTestHost(name: string, answer: boolean): Promise<TestHost> {
   run("destroy", name); // a leftover of a killed run
-  const address = run("create", name, String(n));
+  const address = run("create", name, String(freeHostNumber()));
   const dir = mkdtempSync(join(tmpdir(), "potsdb-netns-"));
   const out = join(dir, "puts.txt");
   const tsd = fileURLToPath(new URL("./fake_tsd.mjs", helperDir()));
