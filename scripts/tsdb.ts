@@ -196,6 +196,18 @@ export async function freePort(): Promise<number> {
 
 /** Starts VictoriaMetrics on free loopback ports and waits until it is healthy. */
 export async function startTsdb(options: TsdbOptions = {}): Promise<Tsdb> {
+  // A free port can be taken by another process between our probe and the server's bind:
+  // then the server exits at once, and a second set of ports is tried.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startTsdbOnce(options);
+    } catch (e) {
+      if (attempt === 3 || !/exited with/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startTsdbOnce(options: TsdbOptions): Promise<Tsdb> {
   const binary = ensureBinary();
   const host = "127.0.0.1";
   const [httpPort, telnetPort, opentsdbHttpPort] = [await freePort(), await freePort(), await freePort()];
