@@ -239,8 +239,13 @@ interface MetricEntry {
   head: string;
   /** `head` as UTF-8. */
   headBytes: Uint8Array;
-  /** For the duplicate check: the tag sets taken at `ts`, by their line's end. */
+  /** For the duplicate check: the tag sets taken at `seenTs`, by their line's end. */
   seen: Set<string> | undefined;
+  /**
+   * The timestamp `seen` holds: the latest one of a point taken. Not `ts`, which a point
+   * that fails validation may already have moved: a refused point must not move the window.
+   */
+  seenTs: number;
 }
 
 /** One step of the tag-set trie: the tags seen so far in this order, validated. */
@@ -537,6 +542,12 @@ export class PutEncoder {
     const key = node.end!;
     let seen = entry.seen;
     if (seen === undefined) seen = entry.seen = new Set();
+    else if (entry.seenTs !== entry.ts && seen.size !== 0) {
+      // The duplicate check holds the latest timestamp only, as potsdb's does.
+      this.#seenSize -= seen.size;
+      seen.clear();
+    }
+    entry.seenTs = entry.ts;
     const size = seen.size;
     seen.add(key);
     if (seen.size === size) return true;
@@ -576,12 +587,6 @@ export class PutEncoder {
       entry.ts = ts;
       entry.head = flat("put ", entry.name, " ", String(ts), " ");
       entry.headBytes = toUtf8(entry.head);
-      // The duplicate check holds the latest timestamp only, as potsdb's does.
-      const seen = entry.seen;
-      if (seen !== undefined && seen.size !== 0) {
-        this.#seenSize -= seen.size;
-        seen.clear();
-      }
     }
     const valueText = formatValue(value);
     let node = this.#tagRoot;
@@ -723,6 +728,7 @@ export class PutEncoder {
       head: "",
       headBytes: EMPTY,
       seen: undefined,
+      seenTs: -1,
     };
     metrics.set(metric, entry);
     return entry;

@@ -164,6 +164,23 @@ describe("dedup", () => {
     balanced(end);
   });
 
+  it("a send() that throws leaves the duplicate window where it was", async () => {
+    const t = new MemoryTransport();
+    const c = new Client("h", { transport: t, hostTag: false });
+    c.send("m", 1, { a: "1" }, TS);
+    // Each of these names a later second of m, and each is refused: none may move m's window.
+    assert.throws(() => c.send("m", NaN, { a: "1" }, TS + 1), ValidationError);
+    assert.throws(() => c.send("m", 2, { "a b": "1" }, TS + 2), ValidationError);
+    assert.throws(() => c.send("m", 2, {}, TS + 3), ValidationError);
+    assert.throws(() => c.send("m", 2, { a: "x".repeat(1100) }, TS + 4), ValidationError);
+    c.send("m", 3, { a: "1" }, TS); // still a duplicate of the first point: dropped
+    const s = await c.close();
+    assert.deepEqual(t.lines(), ["put m 1700000000 1 a=1"]);
+    assert.equal(s.dropped.duplicate, 1);
+    assert.equal(s.accepted, 2);
+    balanced(s);
+  });
+
   it("is off with dedup: false", async () => {
     const t = new MemoryTransport();
     const c = new Client("h", { transport: t, hostTag: false, dedup: false });
