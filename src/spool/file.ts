@@ -23,9 +23,7 @@
  * @module
  */
 
-import * as fs from "node:fs";
-import { join } from "node:path";
-import process from "node:process";
+import { nodeDisk, type SpoolDisk } from "./disk.ts";
 import { OptionsError, SpoolError } from "../errors.ts";
 import { unrefTimer } from "../runtime.ts";
 import { crc32 } from "./crc32.ts";
@@ -143,6 +141,7 @@ export class FileSpool implements Spool {
   readonly #segmentBytes: number;
   readonly #fsync: SpoolFsync;
   readonly #onError: (error: SpoolError) => void;
+  readonly #disk: SpoolDisk;
   #lock: DirLock | undefined;
   #segs: Segment[] = [];
   #wfd: number | undefined;
@@ -167,6 +166,7 @@ export class FileSpool implements Spool {
   #timer: ReturnType<typeof setInterval> | undefined;
   #exitHook: (() => void) | undefined;
   #exitListener: (() => void) | undefined;
+  #removeExitListener: (() => void) | undefined;
   #closed = false;
 
   /**
@@ -176,9 +176,14 @@ export class FileSpool implements Spool {
    *
    * @param options the checked options
    * @param onError hears of I/O failures
+   * @param disk the file system and process (a test's simulated one; by default `node:fs`)
    * @throws {OptionsError} when a live process (or another client here) holds the directory
    */
-  constructor(options: ResolvedSpoolOptions, onError: (error: SpoolError) => void) {
+  constructor(
+    options: ResolvedSpoolOptions,
+    onError: (error: SpoolError) => void,
+    disk: SpoolDisk = nodeDisk,
+  ) {
     this.mode = options.mode;
     this.#dir = options.dir;
     this.#maxBytes = options.maxBytes;
@@ -186,9 +191,10 @@ export class FileSpool implements Spool {
       Math.min(16 << 20, Math.max(8 << 10, Math.floor(options.maxBytes / 8)));
     this.#fsync = options.fsync;
     this.#onError = onError;
+    this.#disk = disk;
     try {
-      fs.mkdirSync(this.#dir, { recursive: true });
-      this.#lock = acquireLock(this.#dir);
+      disk.mkdirp(this.#dir);
+      this.#lock = acquireLock(this.#dir, disk);
       this.tookOverLock = this.#lock.tookOver !== undefined;
       this.#recover();
       this.#rotate();
@@ -225,8 +231,8 @@ export class FileSpool implements Spool {
         w = this.#segs[this.#segs.length - 1];
       }
       while (this.bytes + record.length > this.#maxBytes && this.#segs.length > 1) this.#evict();
-      writeAll(this.#wfd!, record, w.size);
-      if (this.#fsync === "always") fs.fdatasyncSync(this.#wfd!);
+      writeAll(this.#disk, this.#wfd!, record, w.size);
+      if (this.#fsync === "always") this.#disk.fdatasync(this.#wfd!);
       else this.#dirty = true;
     } catch (e) {
       this.#fail("cannot write to the spool", e);
@@ -403,7 +409,7 @@ export class FileSpool implements Spool {
         this.close();
       }
     };
-    process.on("exit", this.#exitListener);
+    this.#removeExitListener = this.#disk.onExit(this.#exitListener);
   }
 
   /** Writes out, syncs (unless `fsync: "never"`), releases the lock and the exit hook. */
@@ -411,13 +417,14 @@ export class FileSpool implements Spool {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    if (this.#exitListener !== undefined) process.off("exit", this.#exitListener);
+    this.#removeExitListener?.();
+    this.#removeExitListener = undefined;
     this.#exitListener = undefined;
     if (this.active) {
       try {
         if (this.#fsync !== "never") this.#sync();
         // Segments with nothing left to deliver go (the newest too, when empty or delivered).
-        if (this.#wfd !== undefined) fs.closeSync(this.#wfd);
+        if (this.#wfd !== undefined) this.#disk.close(this.#wfd);
         this.#wfd = undefined;
         this.#closeReader();
         this.#segs = this.#segs.filter((seg) => seg.done < seg.lines || (this.#delete(seg), false));
@@ -432,7 +439,7 @@ export class FileSpool implements Spool {
   // --- inside --------------------------------------------------------------------------------
 
   #path(id: number): string {
-    return join(this.#dir, segmentName(id));
+    return this.#disk.join(this.#dir, segmentName(id));
   }
 
   #segIndex(id: number): number {
@@ -446,7 +453,7 @@ export class FileSpool implements Spool {
   /** Reads the directory: the commit point, then each segment after it, cutting bad tails. */
   #recover(): void {
     const committed = this.#readCommit();
-    const ids = fs.readdirSync(this.#dir).map(segmentId).filter((id): id is number => id !== undefined)
+    const ids = this.#disk.readdir(this.#dir).map(segmentId).filter((id): id is number => id !== undefined)
       .sort((a, b) => a - b);
     let cursor: SpoolPosition | undefined;
     let last = committed?.seg ?? 0;
@@ -454,14 +461,14 @@ export class FileSpool implements Spool {
       last = Math.max(last, id);
       const path = this.#path(id);
       if (committed !== undefined && id < committed.seg) {
-        fs.unlinkSync(path); // delivered; its deletion did not happen before the process ended
+        this.#disk.unlink(path); // delivered; its deletion did not happen before the process ended
         continue;
       }
-      const buf = fs.readFileSync(path);
+      const buf = this.#disk.readFile(path);
       if (buf.length < SEGMENT_HEADER_BYTES || !SEGMENT_MAGIC.every((b, i) => buf[i] === b)) {
         this.corruptTails++;
         this.corruptBytes += buf.length;
-        fs.unlinkSync(path);
+        this.#disk.unlink(path);
         continue;
       }
       let start = SEGMENT_HEADER_BYTES;
@@ -474,7 +481,7 @@ export class FileSpool implements Spool {
       if (scan.corrupt) {
         this.corruptTails++;
         this.corruptBytes += buf.length - scan.end;
-        fs.truncateSync(path, scan.end);
+        this.#disk.truncate(path, scan.end);
       }
       let byte = 0;
       let delivered = 0;
@@ -492,7 +499,7 @@ export class FileSpool implements Spool {
       }
       const lines = scan.lines - delivered;
       if (lines <= 0) {
-        fs.unlinkSync(path);
+        this.#disk.unlink(path);
         continue;
       }
       this.#segs.push({ id, size: scan.end, lines, read: 0, done: 0 });
@@ -511,15 +518,15 @@ export class FileSpool implements Spool {
   #rotate(): void {
     const old = this.#wfd;
     if (old !== undefined) {
-      if (this.#fsync !== "never" && this.#dirty) fs.fdatasyncSync(old);
+      if (this.#fsync !== "never" && this.#dirty) this.#disk.fdatasync(old);
       this.#dirty = false;
-      fs.closeSync(old);
+      this.#disk.close(old);
       this.#wfd = undefined;
     }
     const id = this.#nextId++;
-    const fd = fs.openSync(this.#path(id), "wx");
+    const fd = this.#disk.open(this.#path(id), "wx");
     this.#wfd = fd;
-    writeAll(fd, SEGMENT_MAGIC, 0);
+    writeAll(this.#disk, fd, SEGMENT_MAGIC, 0);
     this.#segs.push({ id, size: SEGMENT_HEADER_BYTES, lines: 0, read: 0, done: 0 });
     this.bytes += SEGMENT_HEADER_BYTES;
     if (this.unread === 0 && this.#cursor.line === 0) {
@@ -553,7 +560,7 @@ export class FileSpool implements Spool {
   #delete(seg: Segment): void {
     this.bytes -= seg.size;
     if (this.#rfdSeg === seg.id) this.#closeReader();
-    fs.unlinkSync(this.#path(seg.id));
+    this.#disk.unlink(this.#path(seg.id));
   }
 
   /** The record at the cursor (moving it into the next segment at a segment's end), or undefined at the end. */
@@ -580,7 +587,7 @@ export class FileSpool implements Spool {
   #readRecord(seg: Segment, off: number): { payload: Uint8Array; count: number } {
     if (this.#rfdSeg !== seg.id) {
       this.#closeReader();
-      this.#rfd = fs.openSync(this.#path(seg.id), "r");
+      this.#rfd = this.#disk.open(this.#path(seg.id), "r");
       this.#rfdSeg = seg.id;
     }
     if (off < this.#rbufStart || off + RECORD_HEADER_BYTES > this.#rbufEnd) {
@@ -604,7 +611,7 @@ export class FileSpool implements Spool {
     if (this.#rbuf.length < size) this.#rbuf = new Uint8Array(size);
     let got = 0;
     while (got < size) {
-      const n = fs.readSync(this.#rfd!, this.#rbuf, got, size - got, off + got);
+      const n = this.#disk.read(this.#rfd!, this.#rbuf, got, size - got, off + got);
       if (n === 0) throw new Error(`${segmentName(seg.id)} is shorter than expected`);
       got += n;
     }
@@ -613,7 +620,7 @@ export class FileSpool implements Spool {
   }
 
   #closeReader(): void {
-    if (this.#rfd !== undefined) fs.closeSync(this.#rfd);
+    if (this.#rfd !== undefined) this.#disk.close(this.#rfd);
     this.#rfd = undefined;
     this.#rfdSeg = -1;
     this.#rbufStart = this.#rbufEnd = 0;
@@ -626,10 +633,10 @@ export class FileSpool implements Spool {
   }
 
   #readCommit(): SpoolPosition | undefined {
-    const path = join(this.#dir, COMMIT_FILE);
-    this.#cfd = fs.openSync(path, fs.existsSync(path) ? "r+" : "w+");
+    const path = this.#disk.join(this.#dir, COMMIT_FILE);
+    this.#cfd = this.#disk.open(path, this.#disk.exists(path) ? "r+" : "w+");
     const buf = new Uint8Array(2 * COMMIT_SLOT_BYTES);
-    const n = fs.readSync(this.#cfd, buf, 0, buf.length, 0);
+    const n = this.#disk.read(this.#cfd, buf, 0, buf.length, 0);
     let best: { seq: number; position: SpoolPosition } | undefined;
     for (let slot = 0; slot + 24 <= n; slot += COMMIT_SLOT_BYTES) {
       const view = new DataView(buf.buffer, slot, 24);
@@ -661,7 +668,7 @@ export class FileSpool implements Spool {
     view.setUint32(12, p.off, true);
     view.setUint32(16, p.line, true);
     view.setUint32(20, crc32(slot.subarray(0, 20)), true);
-    writeAll(this.#cfd!, slot.subarray(0, 24), (seq & 1) * COMMIT_SLOT_BYTES);
+    writeAll(this.#disk, this.#cfd!, slot.subarray(0, 24), (seq & 1) * COMMIT_SLOT_BYTES);
     this.#commitDirty = true;
   }
 
@@ -669,9 +676,9 @@ export class FileSpool implements Spool {
   #sync(): void {
     if (!this.active) return;
     try {
-      if (this.#dirty && this.#wfd !== undefined) fs.fdatasyncSync(this.#wfd);
+      if (this.#dirty && this.#wfd !== undefined) this.#disk.fdatasync(this.#wfd);
       this.#dirty = false;
-      if (this.#commitDirty && this.#cfd !== undefined) fs.fdatasyncSync(this.#cfd);
+      if (this.#commitDirty && this.#cfd !== undefined) this.#disk.fdatasync(this.#cfd);
       this.#commitDirty = false;
       if (this.#dirDirty) this.#syncDir();
     } catch (e) {
@@ -681,15 +688,7 @@ export class FileSpool implements Spool {
 
   #syncDir(): void {
     this.#dirDirty = false;
-    let fd: number | undefined;
-    try {
-      fd = fs.openSync(this.#dir, "r");
-      fs.fsyncSync(fd);
-    } catch {
-      // Not every platform syncs a directory; the files themselves are synced.
-    } finally {
-      if (fd !== undefined) fs.closeSync(fd);
-    }
+    this.#disk.syncDir(this.#dir);
   }
 
   #fail(what: string, e: unknown): void {
@@ -708,7 +707,7 @@ export class FileSpool implements Spool {
     for (const fd of [this.#wfd, this.#cfd, this.#rfd]) {
       if (fd === undefined) continue;
       try {
-        fs.closeSync(fd);
+        this.#disk.close(fd);
       } catch {
         // already closed
       }
@@ -722,9 +721,9 @@ export class FileSpool implements Spool {
   }
 }
 
-function writeAll(fd: number, data: Uint8Array, position: number): void {
+function writeAll(disk: SpoolDisk, fd: number, data: Uint8Array, position: number): void {
   let done = 0;
-  while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
+  while (done < data.length) done += disk.write(fd, data, done, data.length - done, position + done);
 }
 
 /**
