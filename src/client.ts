@@ -201,6 +201,7 @@ export class Client extends EventTarget {
   readonly #encoder: PutEncoder;
   readonly #now: () => number;
   readonly #closeTimeoutMs: number;
+  readonly #tagBudget: Client["tagBudget"];
   #closing: Promise<ClientStats> | undefined;
   #serverErrors = 0;
   #listenerErrors = 0;
@@ -228,6 +229,11 @@ export class Client extends EventTarget {
     const o = resolveOptions(host, options);
     this.#closeTimeoutMs = o.closeTimeoutMs;
     this.#encoder = new PutEncoder(o.encoder); // checked by resolveOptions
+    this.#tagBudget = Object.freeze({
+      maxTags: o.encoder.maxTags!,
+      hostTag: o.encoder.host !== undefined,
+      defaultTagKeys: Object.freeze(this.#encoder.defaultTagKeys),
+    });
     const clock = o.clock;
     this.#now = clock ? () => clock.now() : Date.now;
     // The spool's failures reach listeners added after the constructor: reported a task later.
@@ -512,6 +518,33 @@ export class Client extends EventTarget {
   /** Whether `close()` has been called. */
   get closed(): boolean {
     return this.#closing !== undefined;
+  }
+
+  /**
+   * What `send()` adds to a point's own tags, and the most tags a point may
+   * carry: for code that builds tag sets for this client (the OpenTelemetry
+   * exporter) and must leave room for them. A point's own tag of the same key
+   * takes the place of a default tag (or of the host tag) and costs nothing.
+   *
+   * @example
+   * ```ts
+   * import { Client } from "@x/potsdb";
+   *
+   * const metrics = new Client("localhost", { hostTag: "web1", tags: { dc: "eu" } });
+   * const { maxTags, hostTag, defaultTagKeys } = metrics.tagBudget;
+   * console.assert(maxTags === 8 && hostTag && defaultTagKeys[0] === "dc"); // 6 left for a point's own
+   * await metrics.close();
+   * ```
+   */
+  get tagBudget(): {
+    /** Most tags per point, host tag and default tags included (the `maxTags` option). */
+    readonly maxTags: number;
+    /** Whether a `host` tag is added to points that have none. */
+    readonly hostTag: boolean;
+    /** The keys of the default tags (the `tags` option, as written on the wire). */
+    readonly defaultTagKeys: readonly string[];
+  } {
+    return this.#tagBudget;
   }
 
   /**

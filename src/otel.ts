@@ -228,11 +228,12 @@ export interface OpenTsdbExporterOptions {
   /** Also write `<name>.bucket` per histogram bound, with an `le` tag. Default false. */
   buckets?: boolean;
   /**
-   * Most tags per point, the client's host tag included (OpenTSDB's
-   * `tsd.storage.max_tags`). Attributes beyond it are dropped, in the order of
+   * Most tags per point, the client's host tag and default tags (its `tags`
+   * option) included (OpenTSDB's `tsd.storage.max_tags`): room is kept for
+   * those the client adds. Attributes beyond it are dropped, in the order of
    * the README's "OpenTelemetry" section, and the point is counted in
-   * `stats().trimmed`. Default: the client's `maxTags` when the exporter makes
-   * the client, else 8.
+   * `stats().trimmed`. Default: the client's `maxTags` (see
+   * `Client.tagBudget`), else 8.
    */
   maxTags?: number;
   /** Only these attribute keys become tags (before sanitising). Default: all. */
@@ -248,9 +249,8 @@ export interface OpenTsdbExporterOptions {
   /**
    * Whether the client adds a `host` tag to each point (its `hostTag`
    * option): one tag of the budget is kept for it, and a point with no tag
-   * of its own needs no fallback. Default: what the exporter made the client
-   * with, else true (the client's default). Say `false` for a client of
-   * yours made with `hostTag: false`.
+   * of its own needs no fallback. Default: what the client says
+   * (`Client.tagBudget`), else true (the client's default).
    */
   hostTagged?: boolean;
   /** Tags for a point that would have none, when the client adds no host tag. Default `{ source: "otel" }`. */
@@ -380,6 +380,8 @@ export class OpenTsdbMetricExporter {
   readonly #deny: ReadonlySet<string>;
   readonly #resourceTags: readonly (readonly [string, string])[];
   readonly #hostTagged: boolean;
+  /** The client's default tags: each costs a tag of the budget unless the point has its key. */
+  readonly #defaultTagKeys: ReadonlySet<string>;
   readonly #fallback: Readonly<Record<string, string>>;
   readonly #awaitFlush: boolean;
   readonly #timeoutMs: number | undefined;
@@ -407,12 +409,15 @@ export class OpenTsdbMetricExporter {
     let hostTagged: boolean;
     let maxTags: number;
     let awaitFlush: boolean;
+    let budget: Client["tagBudget"] | undefined;
     if (isClient(client)) {
       opts = options;
       this.#client = client;
       this.#owns = false;
-      hostTagged = opts.hostTagged ?? true;
-      maxTags = opts.maxTags ?? DEFAULT_MAX_TAGS;
+      // A client of another kind (or of an older copy of potsdb) may not tell its budget.
+      budget = (client as Partial<Client>).tagBudget;
+      hostTagged = opts.hostTagged ?? budget?.hostTag ?? true;
+      maxTags = opts.maxTags ?? budget?.maxTags ?? DEFAULT_MAX_TAGS;
       awaitFlush = opts.awaitFlush ?? false;
     } else {
       if (typeof client !== "object" || client === null) {
@@ -423,10 +428,12 @@ export class OpenTsdbMetricExporter {
       for (const key of EXPORTER_KEYS) delete clientOptions[key];
       delete clientOptions.host;
       opts = config;
-      this.#client = new Client(config.host, clientOptions as ClientOptions);
+      const made = new Client(config.host, clientOptions as ClientOptions);
+      this.#client = made;
       this.#owns = true;
-      hostTagged = opts.hostTagged ?? (config.hostTag !== false && config.hostTag !== null);
-      maxTags = config.maxTags ?? DEFAULT_MAX_TAGS;
+      budget = made.tagBudget;
+      hostTagged = opts.hostTagged ?? budget.hostTag;
+      maxTags = config.maxTags ?? budget.maxTags;
       awaitFlush = opts.awaitFlush ?? (config.transport?.name.startsWith("http") === true);
     }
     if (!Number.isInteger(maxTags) || maxTags < 1) {
@@ -462,6 +469,7 @@ export class OpenTsdbMetricExporter {
     }
     this.#resourceTags = resourceTags;
     this.#hostTagged = hostTagged;
+    this.#defaultTagKeys = new Set(budget?.defaultTagKeys ?? []);
     const fallback: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.fallbackTags ?? DEFAULT_FALLBACK_TAGS)) {
       const key = sanitizeName(String(k));
@@ -639,31 +647,19 @@ export class OpenTsdbMetricExporter {
 
   /**
    * A point's tags, in priority order: `le` (bucket series), a `host`
-   * attribute, the resource tags, then the other attributes by key. Tags past
-   * the budget, and keys already present after sanitising, are dropped and
-   * the point counted as trimmed.
+   * attribute, the resource tags, then the other attributes by key. The
+   * budget is `maxTags` less the tags the client adds (its host tag and
+   * default tags) where the point has no tag of their key. Tags past the
+   * budget, and keys already present after sanitising, are dropped and the
+   * point counted as trimmed.
    */
   #tags(
     attributes: Readonly<Record<string, unknown>>,
     resourceTags: readonly (readonly [string, string])[],
     le?: string,
   ): Record<string, string> {
-    const tags: Record<string, string> = {};
-    let count = 0;
-    let hasHost = false;
-    let trimmed = false;
-    const max = this.#maxTags;
-    const reserve = this.#hostTagged;
-    const add = (key: string, value: string): void => {
-      if (key in tags || count >= max - (reserve && !hasHost && key !== "host" ? 1 : 0)) {
-        trimmed = true;
-        return;
-      }
-      tags[key] = value;
-      count++;
-      if (key === "host") hasHost = true;
-    };
-    if (le !== undefined) add("le", le);
+    const wanted: [string, string][] = [];
+    if (le !== undefined) wanted.push(["le", le]);
     const allow = this.#allow;
     const deny = this.#deny;
     const keys = Object.keys(attributes ?? {}).filter((k) =>
@@ -673,18 +669,36 @@ export class OpenTsdbMetricExporter {
     const hostAt = keys.indexOf("host");
     if (hostAt >= 0) {
       const value = tagValue(attributes.host);
-      if (value !== "") add("host", value);
+      if (value !== "") wanted.push(["host", value]);
       keys.splice(hostAt, 1);
     }
-    for (const [key, value] of resourceTags) add(key, value);
+    for (const [key, value] of resourceTags) wanted.push([key, value]);
     for (const key of keys) {
       const value = tagValue(attributes[key]);
       if (value === "") continue;
       const tagKey = sanitizeName(key);
-      if (tagKey !== "") add(tagKey, value);
+      if (tagKey !== "") wanted.push([tagKey, value]);
+    }
+    // The tags the client adds (its default tags and host tag) are kept room for. A point's
+    // own tag of one of their keys takes that tag's place, so it costs nothing.
+    const defaults = this.#defaultTagKeys;
+    const hostTagged = this.#hostTagged;
+    const reserved = defaults.size + (hostTagged ? 1 : 0);
+    const max = this.#maxTags;
+    const tags: Record<string, string> = {};
+    let own = 0;
+    let trimmed = false;
+    for (const [key, value] of wanted) {
+      const replaces = defaults.has(key) || (hostTagged && key === "host");
+      if (key in tags || (!replaces && own + reserved >= max)) {
+        trimmed = true;
+        continue;
+      }
+      tags[key] = value;
+      if (!replaces) own++;
     }
     if (trimmed) this.#pointTrimmed = true;
-    if (count === 0 && !reserve) return { ...this.#fallback };
+    if (reserved === 0 && own === 0) return { ...this.#fallback };
     return tags;
   }
 

@@ -559,6 +559,11 @@ export class PutEncoder {
     return false;
   }
 
+  /** The default tags' keys as written on the wire (sanitised when sanitising), for the client. @ignore */
+  get defaultTagKeys(): string[] {
+    return this.#defaults.map(([, , key]) => key);
+  }
+
   /** How many (metric, tag set) pairs the duplicate check holds now (tests). @ignore */
   get dedupSize(): number {
     return this.#seenSize;

@@ -127,6 +127,27 @@ function sorted(puts: Put[]): Put[] {
 
 const TAGS = { service: "checkout", host: "web1" };
 
+/** A batch as the SDK hands it over, with one cumulative sum point ending at `end` (seconds). */
+function oneSum(
+  name: string,
+  value: number,
+  attributes: Record<string, string> = {},
+  resource: Record<string, string> = {},
+  end = 1700000000,
+): ResourceMetrics {
+  return {
+    resource: { attributes: resource },
+    scopeMetrics: [{
+      metrics: [{
+        descriptor: { name },
+        aggregationTemporality: 1,
+        dataPointType: 3,
+        dataPoints: [{ startTime: [1, 0], endTime: [end, 0], attributes, value }],
+      }],
+    }],
+  };
+}
+
 describe("OpenTsdbMetricExporter", () => {
   it("is a PushMetricExporter the SDK's reader takes as it is", async () => {
     const transport = new MemoryTransport();
@@ -349,6 +370,35 @@ describe("OpenTsdbMetricExporter", () => {
     assert.equal(s.exporter.stats().trimmed, 1);
   });
 
+  it("the tag budget counts the client's default tags and host tag: no point refused for them", async () => {
+    const defaults = { dc: "eu", env: "prod", team: "core", region: "west", az: "b", rack: "r9" };
+    // A client of yours: 6 default tags and the host tag leave one of 8 for the point's own.
+    const s = setup({}, { tags: defaults });
+    const c = s.meter.createCounter("budget.defaults");
+    c.add(1, { a: "1", b: "2", c: "3" });
+    c.add(1, { dc: "us", a: "1" }); // dc takes the default's place: it costs nothing
+    const { puts } = await s.collect();
+    assert.deepEqual(s.results.map((r) => r.code), [0], String(s.results[0]?.error));
+    assert.equal(s.exporter.stats().refused, 0);
+    const byDc = Object.fromEntries(puts.map((p) => [p.tags.dc, p.tags]));
+    assert.equal(puts.length, 2);
+    assert.deepEqual(byDc.eu, { service: "checkout", ...defaults, host: "web1" });
+    assert.deepEqual(byDc.us, { service: "checkout", ...defaults, dc: "us", host: "web1" });
+    assert.equal(s.exporter.stats().trimmed, 2, "both points lost attributes to the budget");
+
+    // A client the exporter makes: the same budget, from its own options.
+    const transport = new MemoryTransport();
+    const owned = new OpenTsdbMetricExporter({ host: "memory", transport, hostTag: "web2", tags: defaults });
+    const results: ExportResult[] = [];
+    owned.export(oneSum("wide", 5, { x: "1", y: "2" }, { "service.name": "api" }), (r) => results.push(r));
+    await owned.shutdown();
+    assert.deepEqual(results.map((r) => r.code), [0], String(results[0]?.error));
+    assert.deepEqual(transport.lines(), [
+      "put wide 1700000000 5 service=api dc=eu env=prod team=core region=west az=b rack=r9 host=web2",
+    ]);
+    assert.equal(owned.stats().refused, 0);
+  });
+
   it("attributeAllowList and attributeDenyList", async () => {
     const allow = setup({ attributeAllowList: ["route", "method"] });
     allow.meter.createCounter("c").add(1, { route: "/a", method: "GET", user: "u1" });
@@ -519,17 +569,7 @@ describe("OpenTsdbMetricExporter", () => {
     transport.refuse = new Error("down");
     const client = new Client("memory", { transport, reconnect: { initialMs: 5, maxMs: 10 } });
     const exporter = new OpenTsdbMetricExporter(client, { timeoutMs: 50 });
-    exporter.export({
-      resource: { attributes: {} },
-      scopeMetrics: [{
-        metrics: [{
-          descriptor: { name: "queued" },
-          aggregationTemporality: 1,
-          dataPointType: 3,
-          dataPoints: [{ startTime: [1, 0], endTime: [1700000000, 0], attributes: {}, value: 1 }],
-        }],
-      }],
-    }, () => {});
+    exporter.export(oneSum("queued", 1), () => {});
     await exporter.forceFlush(); // no server: gives up after 50 ms, without rejecting
     assert.equal(exporter.stats().lastError?.name, "FlushTimeoutError");
     transport.refuse = undefined;
