@@ -13,6 +13,7 @@ import { spawn } from "node:child_process";
 import { Client, OptionsError, SpoolError } from "../mod.ts";
 import { crc32 } from "../src/spool/crc32.ts";
 import { FileSpool } from "../src/spool/file.ts";
+import { nodeDisk, type SpoolDisk } from "../src/spool/disk.ts";
 import { acquireLock, processAlive } from "../src/spool/lock.ts";
 import {
   countLines,
@@ -347,6 +348,117 @@ describe("spool: FileSpool", () => {
       assert.equal(spool.active, false);
       assert.equal(errors.length, 1);
       spool.close();
+    }));
+});
+
+/** The real disk, failing the calls `fail` picks (an EIO, as a bad sector would). */
+function failingDisk(fail: (call: string, path: string | number) => boolean): SpoolDisk {
+  const names = new Map<number, string>();
+  const check = (call: string, target: string | number) => {
+    if (fail(call, typeof target === "number" ? names.get(target) ?? target : target)) {
+      throw Object.assign(new Error(`EIO: i/o error, ${call}`), { code: "EIO" });
+    }
+  };
+  return {
+    ...nodeDisk,
+    open(path, flags) {
+      check(`open:${flags}`, path);
+      const fd = nodeDisk.open(path, flags);
+      names.set(fd, path);
+      return fd;
+    },
+    read(fd, buf, offset, length, position) {
+      check("read", fd);
+      return nodeDisk.read(fd, buf, offset, length, position);
+    },
+    write(fd, data, offset, length, position) {
+      check("write", fd);
+      return nodeDisk.write(fd, data, offset, length, position);
+    },
+  };
+}
+
+describe("spool: failures part-way", () => {
+  it("a read that fails part-way hands out nothing and loses no line from the counts (#20.2)", () =>
+    withDir((dir) => {
+      const small = options(dir, { segmentBytes: 8192 });
+      const first = new FileSpool(small, noErrors);
+      for (let i = 0; i < 400; i += 10) assert.ok(first.append(lines(i, 10), 10));
+      first.close();
+      const names = segments(dir);
+      assert.ok(names.length >= 2, "the lines span several segments");
+      // Reading back from disk: the second segment cannot be opened.
+      const errors: SpoolError[] = [];
+      const disk = failingDisk((call, path) => call === "open:r" && String(path).endsWith(names[1]));
+      const spool = new FileSpool(small, (e) => errors.push(e), disk);
+      assert.equal(spool.recovered, 400);
+      assert.equal(spool.read(1000, 1 << 20), undefined, "nothing half-read is handed out");
+      assert.equal(spool.active, false);
+      assert.equal(errors.length, 1);
+      assert.equal(spool.unread, 400, "the lines taken before the failure are still waiting");
+      assert.equal(spool.consumed, 0);
+      spool.close();
+      const next = new FileSpool(small, noErrors);
+      assert.deepEqual(drain(next), range(0, 400), "all on disk for the next process, once each");
+      next.close();
+    }));
+
+  it("a batch whose first segment a full spool dropped is on disk once after it is appended again", () =>
+    withDir((dir) => {
+      const spool = new FileSpool(options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 }), noErrors);
+      let n = 0;
+      while (segments(dir).length < 2) {
+        assert.ok(spool.append(lines(n, 10), 10));
+        n += 10;
+      }
+      // Delivered up to 5 lines before the first segment's end; then a batch that runs on from
+      // there into the second segment.
+      const inFirst = n - 10;
+      spool.commit(spool.read(inFirst - 5, 1 << 20)!.end);
+      const batch = spool.read(10, 1 << 20)!;
+      assert.deepEqual(values(batch.data), range(inFirst - 5, inFirst + 5));
+      const firstSegment = segments(dir)[0];
+      while (segments(dir)[0] === firstSegment) {
+        assert.ok(spool.append(lines(n, 10), 10));
+        n += 10;
+      }
+      assert.equal(spool.droppedFull, 0, "the dropped segment held only lines in flight");
+      // What the writer does at close: the batch is not on disk whole, so it is appended again.
+      assert.equal(spool.onDisk(batch.start), false);
+      assert.ok(spool.append(batch.data, batch.count));
+      spool.rewind();
+      const waiting = n - (inFirst - 5);
+      assert.equal(
+        spool.unread + spool.droppedFull,
+        waiting,
+        "each line waits once, or was dropped and counted",
+      );
+      const got = drain(spool);
+      assert.equal(got.length, waiting - spool.droppedFull);
+      assert.equal(new Set(got).size, got.length, "no line twice");
+      for (const v of batch.count ? values(batch.data) : []) assert.ok(got.includes(v), `${v} kept`);
+      spool.close();
+    }));
+
+  it("rewind after a failure counts what was read and not committed as waiting again", () =>
+    withDir((dir) => {
+      const small = options(dir, { segmentBytes: 8192 });
+      let failing = false;
+      const errors: SpoolError[] = [];
+      const spool = new FileSpool(small, (e) => errors.push(e), failingDisk(() => failing));
+      assert.ok(spool.append(lines(0, 100), 100));
+      const batch = spool.read(60, 1 << 20)!;
+      assert.equal(spool.unread, 40);
+      failing = true;
+      assert.equal(spool.append(lines(100, 10), 10), false);
+      assert.equal(spool.active, false);
+      assert.equal(spool.onDisk(batch.start), true);
+      spool.rewind();
+      assert.equal(spool.unread, 100, "the 60 in flight wait on disk again: counted, not lost");
+      spool.close();
+      const next = new FileSpool(small, noErrors);
+      assert.deepEqual(drain(next), range(0, 100));
+      next.close();
     }));
 });
 

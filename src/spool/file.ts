@@ -77,6 +77,7 @@ interface Cached {
 }
 
 interface InFlight {
+  start: SpoolPosition;
   end: SpoolPosition;
   /** Segment number and lines, in pairs. */
   parts: number[];
@@ -326,12 +327,21 @@ export class FileSpool implements Spool {
         }
       }
     } catch (e) {
+      // Nothing of this read is handed out: the lines taken before the failure are unread again
+      // (still counted as waiting, still on disk for the next process), not lost from every count.
+      for (let i = 0; i < parts.length; i += 2) {
+        const index = this.#segIndex(parts[i]);
+        if (index !== -1) this.#segs[index].read -= parts[i + 1];
+      }
+      this.unread += lines;
+      this.consumed -= lines;
+      this.#cursor = start;
       this.#fail("cannot read the spool", e);
       return undefined;
     }
     if (lines === 0) return undefined;
     const end = copy(this.#cursor);
-    this.#inFlight.push({ end, parts });
+    this.#inFlight.push({ start, end, parts });
     return { data: out.length === bytes ? out : out.subarray(0, bytes), count: lines, start, end };
   }
 
@@ -370,12 +380,19 @@ export class FileSpool implements Spool {
    * @returns true when they are
    */
   onDisk(start: SpoolPosition): boolean {
-    return this.#segs.length > 0 && start.seg >= this.#segs[0].id;
+    if (this.#segs.length > 0 && start.seg >= this.#segs[0].id) return true;
+    // Its first lines went with a full spool's oldest segment; the caller appends the whole
+    // batch again. Its lines still on disk (a batch may run on into the next segment) are let
+    // go now, or the next reader would find them twice.
+    const index = this.#inFlight.findIndex((f) => !before(f.start, start) && !before(start, f.start));
+    if (index !== -1) this.commit(this.#inFlight[index].end);
+    return false;
   }
 
   /** Reads again from the last commit: what was read and not committed counts as unread. */
   rewind(): void {
-    if (!this.active) return;
+    // Counted again even after a failure: the lines are on disk for the next process, and the
+    // writer counts them as waiting (in `unread`), not as lost.
     this.#inFlight = [];
     this.#dropCache();
     let unread = 0;

@@ -129,13 +129,20 @@ export interface Spool {
   commit(end: SpoolPosition): void;
   /**
    * Whether lines read from `start` on are still on disk (not dropped
-   * because the spool was full while they were being delivered).
+   * because the spool was full while they were being delivered). When they
+   * are not, the caller is to append that batch again whole: its lines that
+   * are still on disk (in the next segment) are let go at once, so that no
+   * line is on disk twice.
    *
    * @param start a batch's `start`
    * @returns true when they are
    */
   onDisk(start: SpoolPosition): boolean;
-  /** Reads again from the last commit: what was read and not committed counts as unread. */
+  /**
+   * Reads again from the last commit: what was read and not committed counts
+   * as unread (also after a failure, when no more is read: the lines are on
+   * disk for the next process).
+   */
   rewind(): void;
   /**
    * Sets what to run, synchronously, when the process exits with the spool
