@@ -11,7 +11,12 @@
  * Mapping:
  * - a sum or gauge point is one `put`: the metric is the instrument name
  *   (sanitised; after `prefix` and a dot when one is set), the value the
- *   point's value, the timestamp its end time;
+ *   point's value, the timestamp its end time (in seconds, unless the
+ *   client writes milliseconds); a series never gets two points in one
+ *   second: a collection within the second of the previous one (say
+ *   `forceFlush()` then `shutdown()`) writes at the next second, so the
+ *   newer value is neither dropped as a duplicate nor in conflict on the
+ *   server;
  * - a histogram point is `<name>.count`, `<name>.sum`, `<name>.min` and
  *   `<name>.max` (the last three when the SDK has them), and with
  *   `buckets: true` one `<name>.bucket` per bound with an `le` tag and the
@@ -198,6 +203,8 @@ const DEFAULT_FALLBACK_TAGS: Readonly<Record<string, string>> = { source: "otel"
 /** Resource attributes that become tags unless `resourceTags` says otherwise. */
 const DEFAULT_RESOURCE_TAGS: Readonly<Record<string, string>> = { "service.name": "service" };
 const NAME_CACHE_LIMIT = 4096;
+/** Most series whose last second the exporter remembers; past it, it forgets them all. */
+const SERIES_LIMIT = 65536;
 
 /**
  * Options of {@linkcode OpenTsdbMetricExporter}; every one has a default.
@@ -386,6 +393,8 @@ export class OpenTsdbMetricExporter {
   readonly #awaitFlush: boolean;
   readonly #timeoutMs: number | undefined;
   readonly #names = new Map<string, string>();
+  /** Each series' (metric and tags) last second written, so that no series gets two points in one second. */
+  readonly #lastSecond = new Map<string, number>();
   #shutdown: Promise<void> | undefined;
   #exports = 0;
   #failedExports = 0;
@@ -572,7 +581,19 @@ export class OpenTsdbMetricExporter {
     let first: Error | undefined;
     const put = (metric: string, value: number, tags: Record<string, string>, at: Date): void => {
       try {
+        const series = metric + JSON.stringify(tags);
+        const last = this.#lastSecond.get(series);
+        let second = Math.floor(at.getTime() / 1000);
+        if (last !== undefined && second <= last) {
+          // A second collection within one second (forceFlush() then shutdown()): the same
+          // second again would be a duplicate, dropped by the client's check or conflicting on
+          // the server. The newer value goes at the next second, so it is written and wins.
+          second = last + 1;
+          at = new Date(second * 1000);
+        }
         this.#client.send(metric, value, tags, at);
+        if (this.#lastSecond.size >= SERIES_LIMIT && last === undefined) this.#lastSecond.clear();
+        this.#lastSecond.set(series, second);
         this.#points++;
       } catch (e) {
         this.#refused++;

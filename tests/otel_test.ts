@@ -564,6 +564,34 @@ describe("OpenTsdbMetricExporter", () => {
     assert.equal((s.results[0].error as { code?: string }).code, "CLIENT_CLOSED");
   });
 
+  it("forceFlush() then shutdown() in one second: the final value is written, never dropped as a duplicate", async () => {
+    const T = 1700000000;
+    // The exporter's own client (dedup on, the client's default), then a client of yours with dedup on.
+    const ownTransport = new MemoryTransport();
+    const own = new OpenTsdbMetricExporter({ host: "memory", transport: ownTransport, hostTag: "web1" });
+    const yoursTransport = new MemoryTransport();
+    const yours = new Client("memory", { transport: yoursTransport, hostTag: "web1" });
+    const borrowed = new OpenTsdbMetricExporter(yours);
+    for (const [exporter, transport] of [[own, ownTransport], [borrowed, yoursTransport]] as const) {
+      const results: ExportResult[] = [];
+      exporter.export(oneSum("orders", 1, { shop: "a" }, {}, T), (r) => results.push(r));
+      await exporter.forceFlush();
+      // The SDK collects once more on shutdown: the same second, the cumulative value grown.
+      exporter.export(oneSum("orders", 3, { shop: "a" }, {}, T), (r) => results.push(r));
+      exporter.export(oneSum("orders", 4, { shop: "a" }, {}, T), (r) => results.push(r));
+      await exporter.shutdown();
+      if (exporter === borrowed) await yours.close();
+      assert.deepEqual(results.map((r) => r.code), [0, 0, 0]);
+      // One point per second and series (what OpenTSDB needs), the last value last.
+      assert.deepEqual(transport.lines(), [
+        `put orders ${T} 1 shop=a host=web1`,
+        `put orders ${T + 1} 3 shop=a host=web1`,
+        `put orders ${T + 2} 4 shop=a host=web1`,
+      ]);
+      assert.equal(exporter.client.stats().dropped.duplicate, 0);
+    }
+  });
+
   it("forceFlush waits for the client's flush, and resolves even when it cannot finish", async () => {
     const transport = new MemoryTransport();
     transport.refuse = new Error("down");
