@@ -414,37 +414,19 @@ export class OpenTsdbMetricExporter {
    * @throws {OptionsError} for an option that cannot work (and whatever `new Client()` throws)
    */
   constructor(client: Client | OpenTsdbExporterConfig, options: OpenTsdbExporterOptions = {}) {
-    let opts: OpenTsdbExporterOptions;
-    let hostTagged: boolean;
-    let maxTags: number;
-    let awaitFlush: boolean;
-    let budget: Client["tagBudget"] | undefined;
-    if (isClient(client)) {
-      opts = options;
-      this.#client = client;
-      this.#owns = false;
-      // A client of another kind (or of an older copy of potsdb) may not tell its budget.
-      budget = (client as Partial<Client>).tagBudget;
-      hostTagged = opts.hostTagged ?? budget?.hostTag ?? true;
-      maxTags = opts.maxTags ?? budget?.maxTags ?? DEFAULT_MAX_TAGS;
-      awaitFlush = opts.awaitFlush ?? false;
-    } else {
-      if (typeof client !== "object" || client === null) {
-        throw new OptionsError("OpenTsdbMetricExporter needs a Client or a config with a host");
-      }
-      const config: OpenTsdbExporterConfig = { ...client, ...options };
-      const clientOptions: Record<string, unknown> = { ...config };
-      for (const key of EXPORTER_KEYS) delete clientOptions[key];
-      delete clientOptions.host;
-      opts = config;
-      const made = new Client(config.host, clientOptions as ClientOptions);
-      this.#client = made;
-      this.#owns = true;
-      budget = made.tagBudget;
-      hostTagged = opts.hostTagged ?? budget.hostTag;
-      maxTags = config.maxTags ?? budget.maxTags;
-      awaitFlush = opts.awaitFlush ?? (config.transport?.name.startsWith("http") === true);
+    const given = isClient(client) ? client : undefined;
+    if (given === undefined && (typeof client !== "object" || client === null)) {
+      throw new OptionsError("OpenTsdbMetricExporter needs a Client or a config with a host");
     }
+    const config = given === undefined ? { ...client as OpenTsdbExporterConfig, ...options } : undefined;
+    const opts: OpenTsdbExporterOptions = config ?? options;
+    // Every check comes before the client is made: a client made and then abandoned would keep
+    // its exit hook and its spool's lock, and a corrected retry would find the spool in use.
+    // A client of another kind (or of an older copy of potsdb) may not tell its budget.
+    const budget = given === undefined ? undefined : (given as Partial<Client>).tagBudget;
+    const hostTagged = opts.hostTagged ??
+      (config ? config.hostTag !== false && config.hostTag !== null : budget?.hostTag ?? true);
+    const maxTags = opts.maxTags ?? budget?.maxTags ?? DEFAULT_MAX_TAGS;
     if (!Number.isInteger(maxTags) || maxTags < 1) {
       throw new OptionsError(`maxTags must be an integer >= 1, got ${maxTags}`);
     }
@@ -461,12 +443,6 @@ export class OpenTsdbMetricExporter {
     }
     const prefix = opts.prefix ?? "";
     if (typeof prefix !== "string") throw new OptionsError("prefix must be a string");
-    this.#prefix = prefix === "" ? "" : sanitizeName(prefix.endsWith(".") ? prefix : prefix + ".");
-    this.#delta = temporality === "delta";
-    this.#buckets = opts.buckets === true;
-    this.#maxTags = maxTags;
-    this.#allow = opts.attributeAllowList ? new Set(opts.attributeAllowList) : undefined;
-    this.#deny = new Set(opts.attributeDenyList ?? []);
     const mapped: Record<string, string | null> = { ...DEFAULT_RESOURCE_TAGS, ...opts.resourceTags };
     const resourceTags: [string, string][] = [];
     for (const [attribute, tag] of Object.entries(mapped)) {
@@ -476,9 +452,6 @@ export class OpenTsdbMetricExporter {
       }
       resourceTags.push([attribute, sanitizeName(tag)]);
     }
-    this.#resourceTags = resourceTags;
-    this.#hostTagged = hostTagged;
-    this.#defaultTagKeys = new Set(budget?.defaultTagKeys ?? []);
     const fallback: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.fallbackTags ?? DEFAULT_FALLBACK_TAGS)) {
       const key = sanitizeName(String(k));
@@ -486,9 +459,34 @@ export class OpenTsdbMetricExporter {
       if (key !== "" && value !== "") fallback[key] = value;
     }
     if (Object.keys(fallback).length === 0) throw new OptionsError("fallbackTags needs at least one tag");
+    const allow = list("attributeAllowList", opts.attributeAllowList);
+    const deny = list("attributeDenyList", opts.attributeDenyList) ?? new Set<string>();
+    this.#prefix = prefix === "" ? "" : sanitizeName(prefix.endsWith(".") ? prefix : prefix + ".");
+    this.#delta = temporality === "delta";
+    this.#buckets = opts.buckets === true;
+    this.#maxTags = maxTags;
+    this.#allow = allow;
+    this.#deny = deny;
+    this.#resourceTags = resourceTags;
+    this.#hostTagged = hostTagged;
     this.#fallback = fallback;
-    this.#awaitFlush = awaitFlush;
     this.#timeoutMs = timeoutMs;
+    if (config === undefined) {
+      this.#client = given!;
+      this.#owns = false;
+      this.#awaitFlush = opts.awaitFlush ?? false;
+      this.#defaultTagKeys = new Set(budget?.defaultTagKeys ?? []);
+      return;
+    }
+    const clientOptions: Record<string, unknown> = { ...config };
+    for (const key of EXPORTER_KEYS) delete clientOptions[key];
+    delete clientOptions.host;
+    // Last: nothing after it throws.
+    const made = new Client(config.host, clientOptions as ClientOptions);
+    this.#client = made;
+    this.#owns = true;
+    this.#awaitFlush = opts.awaitFlush ?? (config.transport?.name.startsWith("http") === true);
+    this.#defaultTagKeys = new Set(made.tagBudget.defaultTagKeys);
   }
 
   /**
@@ -840,6 +838,15 @@ export class OpenTsdbMetricExporter {
   get client(): Client {
     return this.#client as Client;
   }
+}
+
+/** An attribute key list option as a set; undefined when not given. */
+function list(name: string, keys: readonly string[] | undefined): Set<string> | undefined {
+  if (keys === undefined) return undefined;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) {
+    throw new OptionsError(`${name} must be an array of attribute keys`);
+  }
+  return new Set(keys);
 }
 
 /** An attribute value as a tag value: stringified and sanitised; "" when empty or absent. */

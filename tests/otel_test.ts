@@ -4,6 +4,9 @@
 
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Attributes } from "@opentelemetry/api";
 import {
   AggregationType,
@@ -18,6 +21,7 @@ import { Client, type ClientOptions } from "../src/client.ts";
 import { ValidationError } from "../src/errors.ts";
 import { MemoryTransport } from "../src/transport/memory.ts";
 import { httpTransport } from "../src/transport/http.ts";
+import "../src/spool/file.ts"; // the spool option's disk, as the root entry loads it
 import {
   type ExportResult,
   type OpenTsdbExporterOptions,
@@ -604,6 +608,35 @@ describe("OpenTsdbMetricExporter", () => {
     await exporter.forceFlush();
     assert.deepEqual(transport.lines(), ["put queued 1700000000 1 host=memory-host"]);
     await client.close();
+  });
+
+  it("a constructor that throws leaves no client behind: a corrected retry takes the same spool", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "potsdb-otel-"));
+    try {
+      const config = { host: "memory", transport: new MemoryTransport(), spool: { dir } };
+      // Options of the exporter's own, wrong; the client's options are fine.
+      const wrong: OpenTsdbExporterOptions[] = [
+        { temporality: "sometimes" as "delta" },
+        { timeoutMs: -1 },
+        { fallbackTags: { "": "" } },
+        { resourceTags: { "service.name": 5 as unknown as string } },
+        { prefix: 5 as unknown as string },
+        { attributeAllowList: "route" as unknown as string[] },
+        { maxTags: 1 }, // the client adds a host tag: checked against what the client says
+      ];
+      for (const options of wrong) {
+        assert.throws(() => new OpenTsdbMetricExporter({ ...config, ...options }), { code: "INVALID_OPTION" });
+      }
+      // With hostTag: "h" and maxTags 1 the client is valid, the exporter's budget is not.
+      assert.throws(() => new OpenTsdbMetricExporter({ ...config, hostTag: "h", maxTags: 1 }), {
+        code: "INVALID_OPTION",
+      });
+      const exporter = new OpenTsdbMetricExporter(config); // the spool's directory is free
+      await exporter.shutdown();
+      assert.equal(exporter.client.closed, true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("constructor options are checked", () => {
