@@ -63,7 +63,8 @@ function extract(file) {
   const blocks = [];
   for (let i = 0; i < lines.length; i++) {
     const open = /^(\s*)(`{3,}|~{3,})\s*([\w-]*)(.*)$/.exec(lines[i]);
-    if (!open) continue;
+    // CommonMark: a backtick fence's info string holds no backtick (else it is inline code).
+    if (!open || (open[2][0] === "`" && open[4].includes("`"))) continue;
     const [, indent, fence, lang, flags] = open;
     const body = [];
     let j = i + 1;
@@ -134,7 +135,9 @@ function mapImports(code, fromDir) {
       if (!entries[key]) throw new Error(`no export ${spec} in deno.json`);
       return `${head}${q}${to(entries[key])}${q}`;
     }
-    if (spec === "cloudflare:sockets") return `${head}${q}${to(rel(join(work, "shims", "cloudflare_sockets.ts")))}${q}`;
+    if (spec === "cloudflare:sockets") {
+      return `${head}${q}${to(rel(join(work, "shims", "cloudflare_sockets.ts")))}${q}`;
+    }
     return all;
   });
 }
@@ -173,7 +176,9 @@ function prepare(blocks) {
     const base = `${b.file.replace(/[^\w]+/g, "_")}_${b.line}`;
     if (b.lang === "ts" || b.lang === "js") {
       b.path = join(blocksDir, `${base}.${b.lang}`);
-      const refs = b.code.includes("ExecutionContext") ? `/// <reference path="../shims/globals.d.ts" />\n` : "";
+      const refs = b.code.includes("ExecutionContext")
+        ? `/// <reference path="../shims/globals.d.ts" />\n`
+        : "";
       // `export {}` makes every block a module of its own, even one without imports.
       writeFileSync(b.path, refs + mapImports(b.code, blocksDir) + "\nexport {};\n");
     } else if (b.lang === "sh") {
@@ -256,6 +261,12 @@ async function main() {
     for (const name of readdirSync(docsDir).sort()) if (name.endsWith(".md")) files.push(join(docsDir, name));
   }
   const all = files.flatMap(extract);
+  // Prose about behaviour not in the code yet: `<!-- pending: … -->` (not inside backticks).
+  const pendingProse = files.flatMap((f) =>
+    readFileSync(f, "utf8").split("\n").flatMap((l, n) =>
+      [...l.matchAll(/(?<!`)<!--\s*pending:\s*(.*?)\s*-->/g)].map((m) => `${rel(f)}:${n + 1} ${m[1]}`)
+    )
+  );
   const code = all.filter((b) => b.lang === "ts" || b.lang === "js" || b.lang === "sh");
   const keptOut = code.filter((b) => b.marker?.pending || b.marker?.skip);
   const checked = code.filter((b) => !keptOut.includes(b));
@@ -317,7 +328,9 @@ async function main() {
       }
       const runtimes = m?.runtimes.length ? m.runtimes : RUNTIMES;
       const missing = RUNTIMES.filter((r) => !runtimes.includes(r));
-      if (missing.length) skipped.push([b, `not on ${missing.join(", ")}${m.reason ? ` (${m.reason})` : ""}`]);
+      if (missing.length) {
+        skipped.push([b, `not on ${missing.join(", ")}${m.reason ? ` (${m.reason})` : ""}`]);
+      }
       const source = readFileSync(b.path, "utf8");
       const live = b.path.replace(/\.(ts|js)$/, ".live.$1");
       writeFileSync(live, pointAt(source, tsdb.telnetPort, tsdb.opentsdbHttpPort));
@@ -325,7 +338,10 @@ async function main() {
       const compiledLive = compiled.replace(/\.js$/, ".live.js");
       if (runtimes.includes("node20")) {
         if (!existsSync(compiled)) fail(`node20 ${where(b)}: tsc emitted nothing`);
-        else writeFileSync(compiledLive, pointAt(readFileSync(compiled, "utf8"), tsdb.telnetPort, tsdb.opentsdbHttpPort));
+        else {writeFileSync(
+            compiledLive,
+            pointAt(readFileSync(compiled, "utf8"), tsdb.telnetPort, tsdb.opentsdbHttpPort),
+          );}
       }
       for (const r of runtimes) {
         const file = r === "node20" ? compiledLive : live;
@@ -371,7 +387,9 @@ async function main() {
     await stopServer();
   }
   const deno = await denoCheck;
-  if (deno.code !== 0) fail(`deno check: ${blamed(deno.out).map(where).join(", ") || "errors"}`, explain(deno.out));
+  if (deno.code !== 0) {
+    fail(`deno check: ${blamed(deno.out).map(where).join(", ") || "errors"}`, explain(deno.out));
+  }
   console.log(`deno check: ${deno.code === 0 ? "ok" : "FAILED"} (${(deno.ms / 1000).toFixed(1)} s)`);
 
   // --- summary
@@ -381,7 +399,9 @@ async function main() {
       `${byLang("sh")} sh, ${all.length - code.length} other (not checked)`,
   );
   console.log(`type-checked (tsc and deno check): ${typed.length + scripts.length}`);
-  console.log(`run: ${RUNTIMES.map((r) => `${r} ${counts[r]}`).join(", ")}; server down (node24) ${downRuns}`);
+  console.log(
+    `run: ${RUNTIMES.map((r) => `${r} ${counts[r]}`).join(", ")}; server down (node24) ${downRuns}`,
+  );
   console.log(`sh: ${shells.length} parsed (bash -n), ${shellRuns} run`);
   if (skipped.length) {
     console.log(`not run everywhere (${skipped.length}):`);
@@ -393,9 +413,15 @@ async function main() {
       console.log(`  ${where(b)} ${b.marker.pending ? "pending" : "skip"}: ${b.marker.reason}`);
     }
   }
+  if (pendingProse.length) {
+    console.log(`prose marked pending (${pendingProse.length}):`);
+    for (const p of pendingProse) console.log(`  ${p}`);
+  }
   console.log(`${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (failures.length) {
-    console.error(`\ndocs check FAILED: ${failures.length} failure(s):\n${failures.map((f) => `  ${f}`).join("\n")}`);
+    console.error(
+      `\ndocs check FAILED: ${failures.length} failure(s):\n${failures.map((f) => `  ${f}`).join("\n")}`,
+    );
     return 1;
   }
   console.log("docs check ok");
