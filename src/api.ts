@@ -51,3 +51,6 @@ export {
   type Value,
 } from "./put.ts";
 export { MemoryTransport } from "./transport/memory.ts";
+export type { Counter, Gauge } from "./meters.ts";
+export type { Histogram, HistogramOptions } from "./histogram.ts";
+export type { MeterOptions, MeterStats } from "./meter_registry.ts";

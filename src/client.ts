@@ -22,6 +22,9 @@ import type { Rejection } from "./transport/types.ts";
 import { spoolFactory } from "./spool/default.ts";
 import type { Spool } from "./spool/types.ts";
 import { type Address, type Clock, Writer } from "./writer.ts";
+import type { Counter, Gauge } from "./meters.ts";
+import type { Histogram, HistogramOptions } from "./histogram.ts";
+import { MeterRegistry, type MeterStats } from "./meter_registry.ts";
 
 /** Options of {@linkcode Client.connect}. */
 export interface ConnectOptions extends ClientOptions {
@@ -111,6 +114,8 @@ export interface ClientStats {
   spooled: number;
   /** The spool's state, when the `spool` option is set. */
   spool?: SpoolStats;
+  /** The meters' account: see {@linkcode Client.counter}. */
+  meters: MeterStats;
 }
 
 /** What {@linkcode ClientStats.spool} tells. */
@@ -201,6 +206,7 @@ export class Client extends EventTarget {
   readonly #encoder: PutEncoder;
   readonly #now: () => number;
   readonly #closeTimeoutMs: number;
+  readonly #meters: MeterRegistry;
   readonly #tagBudget: Client["tagBudget"];
   #closing: Promise<ClientStats> | undefined;
   #serverErrors = 0;
@@ -264,6 +270,18 @@ export class Client extends EventTarget {
       },
     });
     if (o.selfMetricsMs > 0) this.#selfMetricsLoop(o.selfMetricsMs, clock);
+    this.#meters = new MeterRegistry({
+      reportMs: options.reportMs, // checked by the registry, as maxMeters
+      maxMeters: options.maxMeters,
+      encoder: o.encoder,
+      sink: this.#writer,
+      now: this.#now,
+      clock,
+      dropped: (count) => {
+        this.#dropPending += count;
+        this.#dropped();
+      },
+    });
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.close();
@@ -354,6 +372,91 @@ export class Client extends EventTarget {
     }
   }
 
+  // ---- Meters (src/meter_registry.ts) ----
+
+  /**
+   * The counter of this name and tags, made on first use (later calls return
+   * the same one). `inc()` costs a few nanoseconds; each report (every
+   * `reportMs`, on `flush()` and `close()`) writes its total since it was
+   * made: cumulative, for OpenTSDB's `rate`. Keep the handle where you can;
+   * looking it up again costs about what a `send()` does.
+   *
+   * @param name metric name
+   * @param tags its tags, as for `send()`
+   * @returns the counter; past `maxMeters` meters, one that is never reported (counted in `stats().meters.overflow`)
+   * @throws {ValidationError} for a name or tags OpenTSDB would reject, or a series that is another kind of meter
+   * @throws {ClientClosedError} after `close()`
+   *
+   * @example
+   * ```ts
+   * import { Client } from "@x/potsdb";
+   *
+   * const metrics = new Client("localhost");
+   * const ok = metrics.counter("http.requests", { route: "home", status: 200 });
+   * ok.inc(); // per request
+   * await metrics.close(); // reports it once more
+   * ```
+   */
+  counter(name: string, tags?: Tags): Counter {
+    if (this.#closing !== undefined) throw new ClientClosedError();
+    return this.#meters.counter(name, tags);
+  }
+
+  /**
+   * The gauge of this name and tags, made on first use: each report writes
+   * the last value set.
+   *
+   * @param name metric name
+   * @param tags its tags, as for `send()`
+   * @returns the gauge (as for `counter()` past `maxMeters`)
+   * @throws {ValidationError} as for `counter()`
+   * @throws {ClientClosedError} after `close()`
+   *
+   * @example
+   * ```ts
+   * import { Client } from "@x/potsdb";
+   *
+   * const metrics = new Client("localhost");
+   * metrics.gauge("jobs.queued", { queue: "mail" }).set(12);
+   * await metrics.close();
+   * ```
+   */
+  gauge(name: string, tags?: Tags): Gauge {
+    if (this.#closing !== undefined) throw new ClientClosedError();
+    return this.#meters.gauge(name, tags);
+  }
+
+  /**
+   * The histogram of this name and tags, made on first use: each report
+   * writes `<name>.count`, `.sum`, `.min`, `.max` and one `.bucket` per bound
+   * with an `le` tag, as the OpenTelemetry exporter does.
+   *
+   * @param name metric name
+   * @param tags its tags, as for `send()` (one fewer: `le` is added)
+   * @param options `buckets`: increasing upper bounds, fixed when it is made (default OpenTelemetry's, in ms)
+   * @returns the histogram (as for `counter()` past `maxMeters`)
+   * @throws {ValidationError} as for `counter()`
+   * @throws {OptionsError} for buckets that are not increasing finite numbers, or not those it was made with
+   * @throws {ClientClosedError} after `close()`
+   *
+   * @example
+   * ```ts
+   * import { Client } from "@x/potsdb";
+   *
+   * const metrics = new Client("localhost");
+   * const latency = metrics.histogram("http.latency", { route: "home" });
+   * const stop = latency.startTimer();
+   * stop(); // records the milliseconds since startTimer()
+   * await metrics.close();
+   * ```
+   */
+  histogram(name: string, tags?: Tags, options?: HistogramOptions): Histogram {
+    if (this.#closing !== undefined) throw new ClientClosedError();
+    return this.#meters.histogram(name, tags, options);
+  }
+
+  // ---- end of meters ----
+
   /**
    * Resolves once every point queued before the call has been written to
    * the OS (or dropped and counted).
@@ -374,6 +477,11 @@ export class Client extends EventTarget {
    */
   flush(options: FlushOptions = {}): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClientClosedError());
+    // The meters' report, unless it waits for the next second (its own timestamp): then after it.
+    const report = this.#meters.report();
+    if (report !== undefined) {
+      return report.then(() => this.#flush(options.timeoutMs ?? this.#closeTimeoutMs, options.signal));
+    }
     return this.#flush(options.timeoutMs ?? this.#closeTimeoutMs, options.signal);
   }
 
@@ -430,6 +538,7 @@ export class Client extends EventTarget {
 
   async #close(timeoutMs: number, signal?: AbortSignal): Promise<ClientStats> {
     const start = Date.now();
+    this.#meters.close(); // their last report
     await this.#flush(timeoutMs, signal).catch(() => {});
     const before = this.#writer.droppedAtClose;
     await this.#writer.stop(Math.max(0, timeoutMs - (Date.now() - start)), signal);
@@ -501,6 +610,7 @@ export class Client extends EventTarget {
       connectFailures: w.connectFailures,
       serverErrors: this.#serverErrors,
       listenerErrors: this.#listenerErrors,
+      meters: this.#meters.stats(),
       connected: w.connected,
       lastError: this.#lastError ?? w.lastError,
       spooled: w.spooled,

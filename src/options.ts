@@ -14,9 +14,10 @@ import type { TlsOptions, Transport } from "./transport/types.ts";
 import { spoolFactory } from "./spool/default.ts";
 import type { ResolvedSpoolOptions, SpoolOptions } from "./spool/types.ts";
 import type { Address, Clock, WriterOptions } from "./writer.ts";
+import type { MeterOptions } from "./meter_registry.ts";
 
-/** Options of `Client`; every one has a default. */
-export interface ClientOptions {
+/** Options of `Client`; every one has a default (the meters' `reportMs` and `maxMeters` too). */
+export interface ClientOptions extends MeterOptions {
   /** TCP port, for hosts given without one. Default 4242. */
   port?: number;
   /** Most points waiting to be written; when full the oldest is dropped. 0 = unbounded. Default 100000. */

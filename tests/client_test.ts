@@ -243,6 +243,38 @@ describe("flush() and close()", () => {
     assert.throws(() => c.send("m", 1), ClientClosedError);
     await c.close();
   });
+
+  it("close() takes its listener off the signal: one app-wide signal holds no closed client", async () => {
+    const app = new AbortController();
+    // Counts the abort listeners the signal holds, through its own methods.
+    const held = new Set<unknown>();
+    const signal = app.signal;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = (type: string, listener: unknown, options?: unknown) => {
+      if (type === "abort") held.add(listener);
+      const remover = (options as AddEventListenerOptions | undefined)?.signal;
+      remover?.addEventListener("abort", () => held.delete(listener), { once: true });
+      add(type, listener as EventListener, options as AddEventListenerOptions);
+    };
+    signal.removeEventListener = (type: string, listener: unknown, options?: unknown) => {
+      if (type === "abort") held.delete(listener);
+      remove(type, listener as EventListener, options as EventListenerOptions);
+    };
+    for (let i = 0; i < 50; i++) {
+      const c = new Client("h", { transport: new MemoryTransport(), hostTag: "h", signal });
+      c.send("m", i, { a: "b" }, TS);
+      assert.equal(held.size, 1, "an open client listens");
+      await c.close();
+      assert.equal(held.size, 0, `closed client ${i} still listens to the signal`);
+    }
+    // Still closes an open one.
+    const open = new Client("h", { transport: new MemoryTransport(), signal });
+    app.abort();
+    assert.equal(open.closed, true);
+    await open.close();
+    assert.equal(held.size, 0);
+  });
 });
 
 describe("reconnects and server lines (memory transport)", () => {
