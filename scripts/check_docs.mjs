@@ -261,6 +261,7 @@ async function main() {
     for (const name of readdirSync(docsDir).sort()) if (name.endsWith(".md")) files.push(join(docsDir, name));
   }
   const all = files.flatMap(extract);
+  const brokenLinks = checkLinks(files);
   // Prose about behaviour not in the code yet: `<!-- pending: … -->` (not inside backticks).
   const pendingProse = files.flatMap((f) =>
     readFileSync(f, "utf8").split("\n").flatMap((l, n) =>
@@ -413,6 +414,12 @@ async function main() {
       console.log(`  ${where(b)} ${b.marker.pending ? "pending" : "skip"}: ${b.marker.reason}`);
     }
   }
+  for (const link of brokenLinks.filter((l) => !l.pending)) fail(`link ${link.at}: ${link.why}`);
+  const waiting = brokenLinks.filter((l) => l.pending);
+  if (waiting.length) {
+    console.log(`links to pages not written yet (${waiting.length}, each named in a pending note):`);
+    for (const l of waiting) console.log(`  ${l.at} ${l.why}`);
+  }
   if (pendingProse.length) {
     console.log(`prose marked pending (${pendingProse.length}):`);
     for (const p of pendingProse) console.log(`  ${p}`);
@@ -426,6 +433,58 @@ async function main() {
   }
   console.log("docs check ok");
   return 0;
+}
+
+/** GitHub's anchor for a heading. */
+function slug(heading) {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+}
+
+/** Relative links and their anchors that lead nowhere. A page named in a pending note is awaited, not broken. */
+function checkLinks(files) {
+  const anchors = new Map();
+  const texts = new Map(files.map((f) => [f, readFileSync(f, "utf8")]));
+  const anchorsOf = (file) => {
+    if (!anchors.has(file)) {
+      const text = texts.get(file) ?? readFileSync(file, "utf8");
+      const seen = new Map();
+      const set = new Set();
+      let fence = false;
+      for (const line of text.split("\n")) {
+        if (/^\s*(```|~~~)/.test(line)) fence = !fence;
+        const h = !fence && /^#{1,6}\s+(.*)$/.exec(line);
+        if (!h) continue;
+        const base = slug(h[1]);
+        const n = seen.get(base) ?? 0;
+        seen.set(base, n + 1);
+        set.add(n ? `${base}-${n}` : base);
+      }
+      anchors.set(file, set);
+    }
+    return anchors.get(file);
+  };
+  const pendingText = [...texts.values()].flatMap((t) =>
+    [...t.matchAll(/<!--\s*pending:(.*?)-->/gs)].map((m) => m[1])
+  );
+  const broken = [];
+  for (const [file, text] of texts) {
+    text.split("\n").forEach((line, n) => {
+      for (const m of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1];
+        if (/^[a-z]+:/i.test(target)) continue; // http:, mailto:
+        const [path, anchor] = target.split("#");
+        const at = `${rel(file)}:${n + 1}`;
+        const dest = path ? join(dirname(file), path) : file;
+        if (!existsSync(dest)) {
+          const pending = pendingText.some((p) => p.includes(rel(dest)));
+          broken.push({ at, why: `${target}: no such file`, pending });
+        } else if (anchor && dest.endsWith(".md") && !anchorsOf(dest).has(anchor)) {
+          broken.push({ at, why: `${target}: no heading with that anchor`, pending: false });
+        }
+      }
+    });
+  }
+  return broken;
 }
 
 function judge(what, res) {
