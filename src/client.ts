@@ -285,7 +285,11 @@ export class Client extends EventTarget {
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.close();
-      else signal.addEventListener("abort", () => this.close(), { once: true });
+      // Taken off the signal when the client is closed: an app-wide signal must not hold every
+      // client ever closed (and Node warns past 10 listeners).
+      else {
+        signal.addEventListener("abort", () => this.close(), { once: true, signal: this.#selfStop.signal });
+      }
     }
   }
 
