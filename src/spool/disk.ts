@@ -12,6 +12,7 @@
 import * as fs from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { onEndingSignal } from "./signals.ts";
 
 /** What the spool needs of a disk and of its process; file descriptors are plain numbers. */
 export interface SpoolDisk {
@@ -25,7 +26,8 @@ export interface SpoolDisk {
    */
   processAlive(pid: number): boolean;
   /**
-   * Runs `listener` when the process exits; returns what removes it.
+   * Runs `listener` when the process exits, or when SIGINT, SIGTERM or SIGHUP
+   * is about to end it; returns what removes it.
    *
    * @param listener runs synchronously at exit
    * @returns removes the listener
@@ -181,7 +183,12 @@ export const nodeDisk: SpoolDisk = {
   },
   onExit(listener) {
     process.on("exit", listener);
-    return () => process.off("exit", listener);
+    // SIGINT, SIGTERM and SIGHUP end a process without its "exit" event: the hook runs at those too.
+    const removeSignals = onEndingSignal(listener);
+    return () => {
+      process.off("exit", listener);
+      removeSignals();
+    };
   },
   join: (...parts) => join(...parts),
   mkdirp: (dir) => void fs.mkdirSync(dir, { recursive: true }),
