@@ -15,11 +15,18 @@
 // closed it for want of a backend); on such a connection what is lost is a
 // tail of what was written to it, never a point before one that arrived: the
 // TSD stores what it reads in order, so only what was in flight at the cut can
-// be missing. InfluxDB's answer to `version` ("InfluxDB TSDB proxy", with no
-// newline) is not an OpenTSDB answer, so the clients treat these TSDs as
-// servers that never answer: nothing is replayed, delivery over a cut
-// connection is at-most-once. The figures are printed on lines starting with
-// "haproxy (<runtime>): " and "haproxy no backend (<runtime>): ".
+// be missing. In scenario 2, a client that had answers to its `version` probes
+// (InfluxDB answers "InfluxDB TSDB proxy", with no newline) before the outage
+// loses nothing on the connections HAProxy closed at once: nothing of them
+// reached a TSD, and an address known to answer gets what it did not confirm
+// written again. The clients probe every second (heartbeatMs: 1000) so that
+// they have answers before the outage. The figures are printed on lines
+// starting with "haproxy (<runtime>): " and "haproxy no backend (<runtime>): ".
+//
+// InfluxDB 1.6 never finishes a SIGTERM while a telnet connection is open: it
+// stops storing and keeps the connection. HAProxy's `on-marked-down
+// shutdown-sessions` cuts such connections once the health check fails, and
+// the helper kills the TSD 2 s after its SIGTERM.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -38,6 +45,7 @@ const TICK_MS = 100; // every client sends one point per tick: 300 points/s over
 // (50, 100, 200, 400 ms, then 500 ms at the least between attempts: 15 at most).
 const OUTAGE_MS = 6000;
 const RECONNECT = { initialMs: 100, maxMs: 1000, factor: 2 };
+const HEARTBEAT_MS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -69,7 +77,10 @@ class Stream {
   constructor(port: number) {
     const fleet = Array.from(
       { length: CLIENTS },
-      () => track(new Client("127.0.0.1", { port, hostTag: false, reconnect: RECONNECT })),
+      () =>
+        track(
+          new Client("127.0.0.1", { port, hostTag: false, reconnect: RECONNECT, heartbeatMs: HEARTBEAT_MS }),
+        ),
     );
     this.fleet = fleet;
     this.#loop = (async () => {
@@ -130,7 +141,11 @@ interface Delivery {
  * Reads back until every point that must arrive is there, then checks that each lost point
  * was written on a cut connection, in the tail of what that connection carried.
  */
-async function checkDelivery(tsds: InfluxTsd[], stream: Stream, stats: ClientStats[]): Promise<Delivery> {
+async function checkDelivery(
+  tsds: InfluxTsd[],
+  stream: Stream,
+  stats: ClientStats[],
+): Promise<{ delivery: Delivery; copies: Uint16Array[] }> {
   const total = stream.seq;
   for (const s of stats) {
     assert.equal(s.accepted, total);
@@ -158,7 +173,14 @@ async function checkDelivery(tsds: InfluxTsd[], stream: Stream, stats: ClientSta
     d.duplicated += f.duplicated;
     d.onCut += f.onCut;
   });
-  return d;
+  return { delivery: d, copies };
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** Confirmed and replayed over the fleet: whether the TSDs' answers to `version` were taken as such. */
+function answers(stats: ClientStats[]): string {
+  return `confirmed ${sum(stats.map((s) => s.confirmed))}, replayed ${sum(stats.map((s) => s.replayed))}`;
 }
 
 /** Process CPU time in ms, where the runtime measures it. */
@@ -216,9 +238,8 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
     } finally {
       stats = await stream.close();
     }
-    const d = await checkDelivery(tsds, stream, stats);
+    const { delivery: d } = await checkDelivery(tsds, stream, stats);
     const reconnects = stats.reduce((n, s) => n + s.reconnects, 0);
-    const replayed = stats.reduce((n, s) => n + s.replayed, 0);
     const cutConnections = stream.fleet.reduce(
       (n, t) => n + cutRanges(t).length,
       0,
@@ -227,7 +248,7 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
     console.log(
       `haproxy (${runtime}): ${d.points} points from ${CLIENTS} clients, rolling restart of 3 TSDs; ` +
         `lost ${d.lost} (of ${d.onCut} written on ${cutConnections} cut connections), ` +
-        `duplicated ${d.duplicated}, replayed ${replayed}, reconnects ${reconnects}, longest gap ` +
+        `duplicated ${d.duplicated}, ${answers(stats)}, reconnects ${reconnects}, longest gap ` +
         `${Math.max(...stream.fleet.map((t) => t.longestGapMs))} ms`,
     );
   });
@@ -242,21 +263,27 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
     let sessions = 0;
     let cpu: number | undefined;
     let keptAtReturn = 0;
+    let confirmedBefore: number[] = [];
+    let window: { open: number; close: number }[] = [];
     try {
       await waitFor(() => stream.fleet.every((t) => t.conns.length > 0), HANG_GUARD_MS, "all connected");
-      await stream.ticks(10, "points flowing");
-      await Promise.all(tsds.map((t) => t.stop()));
+      await stream.ticks(3 * HEARTBEAT_MS / TICK_MS, "points flowing, probes answered if they are");
+      confirmedBefore = stream.fleet.map((t) => t.client.stats().confirmed);
+      const stopping = Promise.all(tsds.map((t) => t.stop()));
       await waitServers("DOWN", all);
       // The window opens once HAProxy has no backend: from here it accepts and closes at once.
+      const connsBefore = stream.fleet.map((t) => t.conns.length);
       const attemptsBefore = stream.fleet.map((t) => t.attempts);
       const sessionsBefore = await haproxy!.sessions();
       const cpuBefore = cpuMs();
       const down = Date.now();
-      await sleep(OUTAGE_MS);
+      await stopping;
+      await sleep(Math.max(0, OUTAGE_MS - (Date.now() - down)));
       windowMs = Date.now() - down;
       const cpuAfter = cpuMs();
       cpu = cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
       attempts = stream.fleet.map((t, k) => t.attempts - attemptsBefore[k]);
+      window = stream.fleet.map((t, k) => ({ open: connsBefore[k], close: t.conns.length }));
       sessions = (await haproxy!.sessions()) - sessionsBefore;
       keptAtReturn = stream.fleet.reduce((n, t) => n + t.client.stats().queued, 0);
       await Promise.all(tsds.map((t) => t.start()));
@@ -269,8 +296,17 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
     const most = Math.max(...attempts);
     const mean = attempts.reduce((a, b) => a + b, 0) / CLIENTS;
     const share = cpu === undefined ? "n/a" : `${((100 * cpu) / windowMs).toFixed(1)} %`;
-    const d = await checkDelivery(tsds, stream, stats);
+    const { delivery: d, copies } = await checkDelivery(tsds, stream, stats);
     const reconnects = stats.reduce((n, s) => n + s.reconnects, 0);
+    // Points lost on the connections HAProxy accepted and closed with no backend, per client.
+    const lostInOutage = stream.fleet.map((t, k) => {
+      let lost = 0;
+      for (const c of t.conns.slice(window[k].open, window[k].close)) {
+        for (let seq = c.from; seq < (c.to ?? c.from); seq++) if (copies[k][seq] === 0) lost++;
+      }
+      return lost;
+    });
+    const answered = confirmedBefore.filter((n) => n > 0).length;
     console.log(
       `haproxy no backend (${runtime}): ${(windowMs / 1000).toFixed(1)} s with no backend, ` +
         `connection attempts per client ${Math.min(...attempts)}..${most} (mean ${mean.toFixed(1)}; ` +
@@ -279,7 +315,9 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
           attemptsAllowed(20_000, { initialMs: 100, maxMs: 30_000, factor: 2 })
         }); CPU ${cpu === undefined ? "n/a" : `${Math.round(cpu)} ms`} = ${share} of one core; ` +
         `${d.points} points, kept at return ${keptAtReturn}, lost ${d.lost} (of ${d.onCut} written on cut ` +
-        `connections), duplicated ${d.duplicated}, reconnects ${reconnects}`,
+        `connections; ${sum(lostInOutage)} on connections HAProxy closed at once), duplicated ` +
+        `${d.duplicated}, ${answers(stats)}, reconnects ${reconnects}; ${answered} of ${CLIENTS} clients ` +
+        `had answers before the outage`,
     );
     // Twice what the backoff allows, and two more: a generous bound that a storm (thousands) breaks.
     assert.ok(
@@ -289,5 +327,9 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
     if (cpu !== undefined) {
       assert.ok(cpu < 0.5 * windowMs, `CPU ${Math.round(cpu)} ms in ${windowMs} ms with no backend`);
     }
+    // A client whose server answered probes at this address writes again what a connection closed
+    // without an answer carried: with no backend nothing reached a TSD, so nothing of it may be lost.
+    const unreplayed = lostInOutage.flatMap((n, k) => confirmedBefore[k] > 0 && n > 0 ? [`c${k}: ${n}`] : []);
+    assert.deepEqual(unreplayed, [], "points lost on unanswered connections to an address known to answer");
   });
 });
