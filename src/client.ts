@@ -179,6 +179,31 @@ export type ClientEventType = keyof ClientEventMap;
 
 const DROP_EVENT_INTERVAL_MS = 1000;
 
+/**
+ * Tells the developer, once per client, that `dedup` dropped a point: the first thing a new
+ * user writes (a `send()` per request) loses all but one point per series and second, and
+ * counters alone would tell nobody. Through `process.emitWarning` where there is one (Node,
+ * Deno, Bun: `--no-warnings` silences it), reached through `globalThis` so that the core
+ * names no runtime; `console.warn` elsewhere.
+ */
+function warnFirstDuplicate(metric: string): void {
+  const message =
+    `potsdb dropped a point of ${JSON.stringify(metric)} as a duplicate: with the dedup option ` +
+    "(on by default, as potsdb) only the first point per metric, tags and second is sent. To count or time " +
+    "events (a send() per request), use the meters: client.counter(), client.gauge() and client.histogram() " +
+    "aggregate in memory and report on an interval. Each duplicate is counted in " +
+    'stats().dropped.duplicate and reported by the "drop" event (reason "duplicate"); this warning is shown ' +
+    "once per client.";
+  try {
+    const host = (globalThis as { process?: { emitWarning?: unknown } }).process;
+    if (typeof host?.emitWarning === "function") {
+      host.emitWarning(message, { type: "PotsdbWarning", code: "POTSDB_DUPLICATE" });
+    } else console.warn(`PotsdbWarning: ${message}`);
+  } catch {
+    // A warning must never make send() throw.
+  }
+}
+
 /** A listener, typed for one event or not. */
 type AnyListener = ((event: never) => unknown) | EventListenerObject | null;
 
@@ -369,7 +394,7 @@ export class Client extends EventTarget {
     if (dropped !== 0) {
       if (dropped === 1) this.#dropPending++;
       else {
-        this.#duplicates++;
+        if (this.#duplicates++ === 0) warnFirstDuplicate(metric);
         this.#duplicatePending++;
       }
       this.#dropped();

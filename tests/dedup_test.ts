@@ -233,6 +233,78 @@ describe("dedup", () => {
   });
 });
 
+describe("the first duplicate's warning", () => {
+  type Emit = (message: string, options?: { type?: string; code?: string }) => void;
+  const proc = (globalThis as unknown as { process: { emitWarning: Emit | undefined } }).process;
+  interface Log {
+    emitted: { message: string; type?: string; code?: string }[];
+    warned: string[];
+  }
+
+  /** Runs `fn` with process.emitWarning and console.warn recording instead of printing. */
+  async function capture(fn: (log: Log) => Promise<void>, withEmitWarning = true): Promise<Log> {
+    const log: Log = { emitted: [], warned: [] };
+    const { emitted, warned } = log;
+    const emit = proc.emitWarning;
+    const warn = console.warn;
+    proc.emitWarning = withEmitWarning
+      ? (message, options) => void emitted.push({ message, ...options })
+      : undefined;
+    console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(" "));
+    try {
+      await fn(log);
+    } finally {
+      proc.emitWarning = emit;
+      console.warn = warn;
+    }
+    return log;
+  }
+
+  it("is emitted once per client, through process.emitWarning, naming dedup, the meters and the drop event", async () => {
+    const { emitted, warned } = await capture(async ({ emitted }) => {
+      const t = new MemoryTransport();
+      const c = new Client("h", { transport: t, hostTag: false });
+      c.send("m", 1, { a: "1" }, TS);
+      assert.equal(emitted.length, 0, "no duplicate yet");
+      for (let i = 0; i < 100; i++) assert.equal(c.send("m", i, { a: "1" }, TS), undefined);
+      const s = await c.close();
+      // Nothing else changed: one line, the rest counted.
+      assert.deepEqual(t.lines(), ["put m 1700000000 1 a=1"]);
+      assert.equal(s.dropped.duplicate, 100);
+      balanced(s);
+      const other = new Client("h", { transport: new MemoryTransport(), hostTag: false });
+      other.send("n", 1, { a: "1" }, TS);
+      other.send("n", 1, { a: "1" }, TS);
+      await other.close();
+      // With dedup off there is nothing to warn about.
+      const off = new Client("h", { transport: new MemoryTransport(), hostTag: false, dedup: false });
+      off.send("n", 1, { a: "1" }, TS);
+      off.send("n", 1, { a: "1" }, TS);
+      await off.close();
+    });
+    assert.equal(warned.length, 0);
+    assert.equal(emitted.length, 2, "once per client that dropped a duplicate");
+    const [first] = emitted;
+    assert.equal(first.type, "PotsdbWarning");
+    assert.equal(first.code, "POTSDB_DUPLICATE");
+    for (const name of ["dedup", "client.counter", "client.gauge", "client.histogram", '"drop"', "m"]) {
+      assert.ok(first.message.includes(name), `the warning names ${name}: ${first.message}`);
+    }
+  });
+
+  it("goes to console.warn where there is no process.emitWarning", async () => {
+    const { warned } = await capture(async () => {
+      const c = new Client("h", { transport: new MemoryTransport(), hostTag: false });
+      c.send("m", 1, { a: "1" }, TS);
+      c.send("m", 2, { a: "1" }, TS);
+      c.send("m", 3, { a: "1" }, TS);
+      await c.close();
+    }, false);
+    assert.equal(warned.length, 1);
+    assert.match(warned[0], /dedup/);
+  });
+});
+
 describe("high-cardinality tag values", () => {
   it("give the same lines as a fresh encoder, past the per-key limit", () => {
     const options = { host: "h1", tags: { dc: "eu" }, prefix: "app." };
