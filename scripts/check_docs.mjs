@@ -195,6 +195,9 @@ function prepare(blocks) {
 
 // ---------------------------------------------------------------- running things
 
+/** The blocks running now, each in a process group of its own, to end on Ctrl-C. */
+const running = new Set();
+
 function runProcess(cmd, args, { env = {}, timeoutMs = RUN_TIMEOUT_MS, cwd = root } = {}) {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -205,6 +208,7 @@ function runProcess(cmd, args, { env = {}, timeoutMs = RUN_TIMEOUT_MS, cwd = roo
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // its own group, so a timeout ends what it started too
     });
+    running.add(child);
     let out = "";
     child.stdout.on("data", (d) => out += d);
     child.stderr.on("data", (d) => out += d);
@@ -217,6 +221,7 @@ function runProcess(cmd, args, { env = {}, timeoutMs = RUN_TIMEOUT_MS, cwd = roo
     }, timeoutMs);
     child.on("error", (e) => out += String(e));
     child.on("close", (code, signal) => {
+      running.delete(child);
       clearTimeout(timer);
       resolve({ code, signal, out, timedOut, ms: Date.now() - started });
     });
@@ -320,6 +325,12 @@ async function main() {
   // Its "missing `put ` prefix" line for every probe (a `version` it does not understand) is noise here.
   const tsdb = await startTsdb({ flags: ["-loggerLevel=FATAL"] });
   const stopServer = () => tsdb.dispose();
+  onSignal = async (code) => {
+    endRunning();
+    await stopServer();
+    rmSync(work, { recursive: true, force: true });
+    process.exit(code);
+  };
   const counts = Object.fromEntries(RUNTIMES.map((r) => [r, 0]));
   const skipped = []; // [block, why]
   let shellRuns = 0;
@@ -508,6 +519,22 @@ function explain(out) {
     return `${file}:${line}(block)`;
   });
 }
+
+// Ctrl-C or a CI timeout: the server and the work directory go too.
+function endRunning() {
+  for (const child of running) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+}
+let onSignal = (code) => {
+  endRunning();
+  rmSync(work, { recursive: true, force: true });
+  process.exit(code);
+};
+process.on("SIGINT", () => onSignal(130));
+process.on("SIGTERM", () => onSignal(143));
 
 let code = 1;
 try {
