@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+// `npm run bench:app`: the same HTTP service (bench/app/service.ts) on Node (24),
+// Deno and Bun, once per way of instrumenting it, loaded by autocannon at a fixed
+// concurrency. Variants are alternated (their order rotates every round) over
+// several rounds in one run; each figure is compared with "none" of the same runtime
+// in the same round. Reports requests/s, p50/p99 latency, the service's CPU
+// (utime+stime from /proc over the measured run) and RSS at its end, and what
+// reached the telnet sink. Prints a Markdown table; writes bench/app/results.json.
+//
+// Usage: node bench/app/run.mjs [--rounds 4] [--duration 8] [--warmup 1] [--connections 20]
+//        [--runtimes node,deno,bun] [--variants none,meters,send,otel,otlp,prom,statsd]
+import autocannon from "autocannon";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import { join } from "node:path";
+
+const root = new URL("../..", import.meta.url).pathname;
+const args = process.argv.slice(2);
+function arg(name, fallback) {
+  const at = args.indexOf(`--${name}`);
+  return at === -1 ? fallback : args[at + 1];
+}
+const ROUNDS = Number(arg("rounds", 4));
+const DURATION = Number(arg("duration", 8));
+const WARMUP = Number(arg("warmup", 1));
+const CONNECTIONS = Number(arg("connections", 20));
+const RUNTIMES = arg("runtimes", "node,deno,bun").split(",");
+const VARIANTS = arg("variants", "none,meters,send,otel,otlp,prom,statsd").split(",");
+const SCRAPE_MS = 15_000;
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+const machineNode = process.env.npm_node_execpath || process.execPath;
+
+const commands = {
+  node: [join(root, "node_modules/node24/bin/node"), []],
+  deno: [join(root, "node_modules/.bin/deno"), ["run", "-A"]],
+  bun: [join(root, "node_modules/.bin/bun"), []],
+};
+
+const LABELS = {
+  none: "none",
+  meters: "potsdb meters (telnet)",
+  send: "potsdb send() per request",
+  otel: "OTel SDK + OpenTsdbMetricExporter",
+  otlp: "OTel SDK + OTLP HTTP exporter",
+  prom: "prom-client (+ scrape / 15 s)",
+  statsd: "hot-shots (UDP)",
+};
+
+/** Starts a sink process and resolves with the numbers of its first stdout line. */
+function startProcess(file) {
+  const child = spawn(machineNode, [join(root, file)], { stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    child.stdout.setEncoding("utf8");
+    child.stdout.once("data", (d) => resolve({ ports: d.trim().split(" ").slice(1).map(Number), child }));
+    child.once("error", reject);
+  });
+}
+
+/** One command to the telnet sink's control port. */
+function control(port, command) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(command + "\n"));
+    socket.setEncoding("utf8");
+    socket.once("data", (d) => {
+      socket.end();
+      resolve(d.trim());
+    });
+    socket.once("error", reject);
+  });
+}
+
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]); // utime, stime
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+}
+
+async function startService(runtime, variant, ports) {
+  const [cmd, pre] = commands[runtime];
+  const child = spawn(cmd, [...pre, join(root, "bench/app/service.ts"), variant, ...ports.map(String)], {
+    stdio: ["pipe", "pipe", "inherit"],
+    cwd: root,
+  });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${runtime} ${variant}: no READY in 30 s`)), 30_000);
+    let text = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (d) => {
+      text += d;
+      const m = /READY (\d+)/.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`${runtime} ${variant} exited (${code})`)));
+  });
+  return { child, port };
+}
+
+async function stopService(child) {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.stdin.end();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function load(port, seconds) {
+  return autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: seconds });
+}
+
+async function measure(runtime, variant, ports, tcpControl) {
+  await control(tcpControl, "reset");
+  const { child, port } = await startService(runtime, variant, ports);
+  try {
+    if (WARMUP > 0) await load(port, WARMUP);
+    let scrapes = 0;
+    const scrape = () =>
+      fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).then(() => scrapes++);
+    let scraper;
+    if (variant === "prom") {
+      await scrape();
+      scraper = setInterval(scrape, SCRAPE_MS);
+    }
+    const before = cpuTicks(child.pid);
+    const started = performance.now();
+    const result = await load(port, DURATION);
+    const elapsed = (performance.now() - started) / 1000;
+    const cpu = ((cpuTicks(child.pid) - before) / CLK_TCK / elapsed) * 100;
+    const rss = rssMb(child.pid);
+    clearInterval(scraper);
+    await stopService(child);
+    const [, lines] = (await control(tcpControl, "count")).split(" ").map(Number);
+    return {
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      cpu,
+      rss,
+      errors: result.errors + result.timeouts + result.non2xx,
+      sinkLines: lines,
+      scrapes,
+    };
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const range = (xs, f) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+
+const tcp = await startProcess("bench/sink.mjs");
+const other = await startProcess("bench/app/sinks.mjs");
+const ports = [tcp.ports[0], other.ports[0], other.ports[1]];
+const tcpControl = tcp.ports[1];
+const results = {}; // runtime → variant → [{…, ratio}]
+const began = Date.now();
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const runtime of RUNTIMES) {
+      // Rotate the order each round, so that no variant always runs first or last.
+      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
+      const roundResults = {};
+      for (const variant of order) {
+        const r = await measure(runtime, variant, ports, tcpControl);
+        roundResults[variant] = r;
+        console.error(
+          `round ${round + 1}/${ROUNDS} ${runtime} ${variant}: ${
+            Math.round(r.rps)
+          } req/s, p99 ${r.p99} ms, ` +
+            `cpu ${r.cpu.toFixed(0)} %, rss ${r.rss.toFixed(0)} MB, sink ${r.sinkLines} lines` +
+            (r.errors ? `, ${r.errors} errors` : ""),
+        );
+      }
+      for (const variant of VARIANTS) {
+        const r = roundResults[variant];
+        r.ratio = roundResults.none ? r.rps / roundResults.none.rps : NaN;
+        ((results[runtime] ??= {})[variant] ??= []).push(r);
+      }
+    }
+  }
+} finally {
+  tcp.child.stdin.end();
+  other.child.stdin.end();
+}
+
+const versions = Object.fromEntries(
+  RUNTIMES.map((
+    r,
+  ) => [r, spawnSync(commands[r][0], ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]]),
+);
+writeFileSync(
+  join(root, "bench/app/results.json"),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      cpus: os.cpus().length,
+      load: os.loadavg(),
+      rounds: ROUNDS,
+      duration: DURATION,
+      connections: CONNECTIONS,
+      versions,
+      results,
+    },
+    null,
+    2,
+  ) + "\n",
+);
+
+const pct = (x) => `${x >= 1 ? "+" : "−"}${Math.abs((x - 1) * 100).toFixed(0)} %`;
+const out = [];
+out.push(
+  `${ROUNDS} rounds × ${DURATION} s per variant, autocannon -c ${CONNECTIONS}, ${os.cpus().length} CPUs, ` +
+    `${((Date.now() - began) / 60000).toFixed(1)} min; ${Object.values(versions).join(", ")}`,
+);
+out.push("");
+out.push(
+  "| runtime | variant | req/s median (range) | vs none, same round: median (range) | p50 ms | p99 ms | CPU % | RSS MB | lines at telnet sink |",
+);
+out.push("|---|---|---|---|---|---|---|---|---|");
+for (const runtime of RUNTIMES) {
+  for (const variant of VARIANTS) {
+    const rs = results[runtime]?.[variant];
+    if (!rs) continue;
+    const rps = rs.map((r) => r.rps);
+    const ratios = rs.map((r) => r.ratio);
+    const k = (x) => `${(x / 1000).toFixed(1)} k`;
+    out.push(
+      `| ${runtime} | ${LABELS[variant]} | ${k(median(rps))} (${range(rps, k)}) | ` +
+        (variant === "none" ? "—" : `${pct(median(ratios))} (${range(ratios, pct)})`) +
+        ` | ${median(rs.map((r) => r.p50))} | ${median(rs.map((r) => r.p99))} | ` +
+        `${median(rs.map((r) => r.cpu)).toFixed(0)} | ${median(rs.map((r) => r.rss)).toFixed(0)} | ` +
+        `${["meters", "send", "otel"].includes(variant) ? median(rs.map((r) => r.sinkLines)) : "—"} |`,
+    );
+  }
+}
+console.log(out.join("\n"));
