@@ -24,14 +24,28 @@ import { closedPort, startServer } from "./helpers/servers.ts";
 
 const runtimeName = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
-function script(): string {
+function script(name = "spool_script"): string {
   return fileURLToPath(
-    new URL(`./helpers/spool_script.${import.meta.url.endsWith(".js") ? "js" : "ts"}`, import.meta.url),
+    new URL(`./helpers/${name}.${import.meta.url.endsWith(".js") ? "js" : "ts"}`, import.meta.url),
   );
 }
 
 function start(args: (string | number)[]): ChildProcess & { lines: AsyncIterableIterator<string> } {
-  const runtimeArgs = "Deno" in globalThis ? ["run", "-A", "--no-check", script()] : [script()];
+  return startScript("spool_script", args);
+}
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["--version"], { stdio: "ignore" });
+  await new Promise((resolve) => child.once("exit", resolve));
+  return child.pid!;
+}
+
+function startScript(
+  name: string,
+  args: (string | number)[],
+): ChildProcess & { lines: AsyncIterableIterator<string> } {
+  const runtimeArgs = "Deno" in globalThis ? ["run", "-A", "--no-check", script(name)] : [script(name)];
   const child = spawn(process.execPath, [...runtimeArgs, ...args.map(String)], {
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -196,6 +210,40 @@ describe(`spool across processes (${runtimeName})`, () => {
       const client = new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } });
       await client.close({ timeoutMs: 0 });
     }));
+
+  for (const stale of ["a dead pid", "an empty file", "no lock at all"]) {
+    it(`four processes race for the lock (${stale}): exactly one holds it (#20.3)`, () =>
+      withDir(async (dir) => {
+        const lock = join(dir, "lock");
+        if (stale === "a dead pid") fs.writeFileSync(lock, `${await deadPid()}\n`);
+        if (stale === "an empty file") fs.writeFileSync(lock, "");
+        const racers = Array.from({ length: 4 }, () => startScript("lock_script", [dir]));
+        try {
+          // All loaded and waiting; then the same word to each, as close together as can be.
+          // (next(), not for-await: a break there would end the line iterator.)
+          for (const r of racers) assert.equal((await r.lines.next()).value, "READY");
+          for (const r of racers) r.stdin!.write("GO\n");
+          const answers: string[] = [];
+          for (const r of racers) answers.push(String((await r.lines.next()).value));
+          const held = answers.filter((a) => a.startsWith("HELD "));
+          assert.equal(held.length, 1, `one holder, got: ${answers.join(" | ")}`);
+          const holder = held[0].split(" ")[1];
+          for (const a of answers.filter((a) => !a.startsWith("HELD "))) {
+            assert.match(a, /^REFUSED OptionsError: /, a);
+          }
+          assert.equal(fs.readFileSync(lock, "utf8").trim(), holder, "the lock names the holder");
+          assert.deepEqual(
+            fs.readdirSync(dir).filter((n) => n !== "lock"),
+            [],
+            "no claim or private lock file is left behind",
+          );
+        } finally {
+          for (const r of racers) r.stdin!.end();
+          await Promise.all(racers.map((r) => exited(r)));
+        }
+        assert.equal(fs.existsSync(lock), false, "released by its holder");
+      }));
+  }
 
   it("the Workers entry (web.ts) refuses the spool option with an OptionsError", () =>
     withDir(async (dir) => {

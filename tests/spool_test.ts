@@ -496,6 +496,101 @@ describe("spool: the directory lock", () => {
     }));
 });
 
+/**
+ * Two (or more) simulated processes on the real file system: each is `nodeDisk` with its own
+ * pid, alive while in `alive`; `before` runs ahead of each of its calls (to slip another
+ * process's steps in between, or to crash it there by throwing).
+ */
+function processDisk(pid: number, alive: Set<number>, before: (call: string) => void = () => {}): SpoolDisk {
+  alive.add(pid);
+  const wrapped: Record<string, unknown> = { pid, processAlive: (p: number) => alive.has(p) };
+  for (const [name, fn] of Object.entries(nodeDisk)) {
+    if (typeof fn !== "function" || name === "processAlive" || name === "join") continue;
+    wrapped[name] = (...args: unknown[]) => {
+      before(name);
+      return (fn as (...a: unknown[]) => unknown)(...args);
+    };
+  }
+  wrapped.join = nodeDisk.join;
+  return wrapped as unknown as SpoolDisk;
+}
+
+class Crash extends Error {}
+
+describe("spool: the lock between processes, step by step (#20.3)", () => {
+  for (const start of ["a dead pid", "an empty file", "no lock"]) {
+    it(`whichever step of a takeover another process slips in at (${start}): never two holders`, () =>
+      withDir((dir) => {
+        const lock = join(dir, "lock");
+        for (let at = 0; at < 40; at++) {
+          for (const name of fs.readdirSync(dir)) fs.rmSync(join(dir, name));
+          if (start === "a dead pid") fs.writeFileSync(lock, "999999999\n");
+          if (start === "an empty file") fs.writeFileSync(lock, "");
+          const alive = new Set<number>();
+          let calls = 0;
+          let b: ReturnType<typeof acquireLock> | undefined;
+          let bError: unknown;
+          const diskB = processDisk(2_000_000 + at, alive);
+          const diskA = processDisk(1_000_000 + at, alive, () => {
+            if (calls++ !== at) return;
+            try {
+              b = acquireLock(dir, diskB); // B runs its whole takeover between two calls of A
+            } catch (e) {
+              bError = e;
+            }
+          });
+          let a: ReturnType<typeof acquireLock> | undefined;
+          try {
+            a = acquireLock(dir, diskA);
+          } catch (e) {
+            assert.ok(e instanceof OptionsError, String(e));
+          }
+          if (bError !== undefined) assert.ok(bError instanceof OptionsError, String(bError));
+          const holders = [a, b].filter((l) => l !== undefined);
+          assert.equal(holders.length, 1, `step ${at}: ${holders.length} holders`);
+          const text = fs.readFileSync(lock, "utf8").trim();
+          assert.equal(
+            text,
+            String(a !== undefined ? diskA.pid : diskB.pid),
+            `step ${at}: the lock names its holder`,
+          );
+          a?.release();
+          b?.release();
+          if (calls <= at) break; // A made fewer calls than that: every step was tried
+        }
+      }));
+  }
+
+  it("a process that dies at any step of taking the lock never blocks the next one", () =>
+    withDir((dir) => {
+      const lock = join(dir, "lock");
+      for (let at = 0; at < 40; at++) {
+        for (const name of fs.readdirSync(dir)) fs.rmSync(join(dir, name));
+        fs.writeFileSync(lock, "999999999\n");
+        const alive = new Set<number>();
+        let calls = 0;
+        const pidA = 3_000_000 + at;
+        const diskA = processDisk(pidA, alive, () => {
+          if (calls++ === at) {
+            alive.delete(pidA); // killed here: whatever it made stays behind
+            throw new Crash();
+          }
+        });
+        let finished = false;
+        try {
+          acquireLock(dir, diskA).release();
+          finished = true;
+        } catch (e) {
+          assert.ok(e instanceof Crash, String(e));
+        }
+        const next = acquireLock(dir, processDisk(4_000_000 + at, alive));
+        assert.equal(fs.readFileSync(lock, "utf8").trim(), String(4_000_000 + at), `step ${at}`);
+        next.release();
+        if (finished) break;
+      }
+    }));
+});
+
 /** The pid of a process that has exited. */
 async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ["--version"], { stdio: "ignore" });
