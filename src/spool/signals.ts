@@ -127,14 +127,22 @@ function signalExitListeners(): number {
   return count(v4) + count(v3);
 }
 
-/** Sends `signal` to this process again, now that nothing here listens: the runtime's default ends it. */
+/**
+ * Sends `signal` to this process again, now that nothing here listens: the runtime's default
+ * ends it, at once on Node and Bun (and on Deno for SIGTERM and SIGHUP). Deno keeps a SIGINT
+ * handler of its own and exits a moment later, after more of the program has run — with the
+ * spools closed, what it sent then would be lost: the process ends here instead, with the
+ * same status. It goes on only when someone is left to handle the signal (`signal-exit`).
+ */
 function raise(signal: EndingSignal): void {
   // Windows has no SIGHUP to send; SIGINT ends a process there the same way (as signal-exit does).
   const sent = process.platform === "win32" && signal === "SIGHUP" ? "SIGINT" : signal;
   try {
     process.kill(process.pid, sent);
+    if (process.listenerCount(signal) > 0) return;
   } catch {
-    // Cannot signal itself: end with the status a shell gives a process the signal ended.
-    process.exit(128 + (constants.signals[signal] ?? 0));
+    // Cannot signal itself: end as below.
   }
+  // The status a shell gives a process that the signal ended.
+  process.exit(128 + (constants.signals[signal] ?? 0));
 }
