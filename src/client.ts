@@ -110,7 +110,10 @@ export interface ClientStats {
   connected: boolean;
   /** The most recent problem, if any. */
   lastError: PotsdbError | undefined;
-  /** Points on disk in the spool, not delivered yet (part of `queued`); 0 without a spool. */
+  /**
+   * Points waiting on disk in the spool, not read yet (part of `queued`); 0 without a spool.
+   * A point read from the spool counts as queued until it is written, then as sent.
+   */
   spooled: number;
   /** The spool's state, when the `spool` option is set. */
   spool?: SpoolStats;

@@ -226,9 +226,12 @@ export class Writer implements LineSink {
     return this.queue.length + this.#ledger.lines + (this.#spool?.unread ?? 0);
   }
 
-  /** Lines waiting on disk, not yet delivered. */
+  /**
+   * Lines waiting on disk, not read yet: part of `pending` (a line read from the spool is
+   * counted where it is, in flight or sent, until the spool lets it go) (#20.13).
+   */
   get spooled(): number {
-    return this.#spool?.spooled ?? 0;
+    return this.#spool?.unread ?? 0;
   }
 
   /** Unread lines the spool dropped because it was full. */

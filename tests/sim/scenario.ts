@@ -444,6 +444,8 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       fail("confirmed", `confirmed ${s.confirmed}, but the servers acknowledged ${acked} lines`);
     }
     if (s.sent < 0 || s.queued < 0) fail("accounting", `a negative count: ${where()}`);
+    // `spooled` is documented as part of `queued` (#20.13).
+    if (s.spooled > s.queued) fail("spooled", `spooled ${s.spooled} is not part of queued: ${where()}`);
     // Bounds.
     const spool = p.spool;
     if (drawn.spool && fs.segmentBytes(SPOOL_DIR) > drawn.spool.maxBytes + drawn.batchBytes + 64) {
@@ -573,7 +575,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     }
     const left = s.queued - (p.spool?.unread ?? 0);
     if (left !== 0) fail("accounting", `after close() ${left} points are neither sent, dropped nor on disk`);
-    if (s.spooled > s.queued) fail("accounting", `spooled ${s.spooled} is not part of queued ${s.queued}`);
+    if (s.spooled > s.queued) fail("spooled", `spooled ${s.spooled} is not part of queued ${s.queued}`);
   }
 
   const fingerprint = () =>
@@ -663,7 +665,10 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
               spool: { dir: SPOOL_DIR, ...drawn.spool },
             });
             const active = c.stats().spool?.active;
-            await c.close({ timeoutMs: 0 });
+            let closedSecond = false;
+            c.close({ timeoutMs: 0 }).then(() => closedSecond = true);
+            for (let i = 0; i < 100 && !closedSecond; i++) await sched.runUntil(sched.mono + 10, check);
+            if (!closedSecond) fail("close", "a second client's close({ timeoutMs: 0 }) did not end");
             if (active && p.spool?.active !== false && p.client.stats().spool?.active) {
               fail("lock", `a second process took the spool lock while pid ${p.pid} holds it`);
             }
