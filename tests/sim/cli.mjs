@@ -33,7 +33,11 @@ else if (runtime === "node22" || runtime === "node24") {
     stdio: ["ignore", "ignore", "inherit"],
   });
   if (tsc.error) throw tsc.error;
-  command = [process.execPath, [join(out, "tests", "sim", "main.js"), ...rest]];
+  // The machine's own Node (20): under npm, the `node` on PATH may be node_modules/.bin/node.
+  command = [process.env.npm_node_execpath || process.execPath, [
+    join(out, "tests", "sim", "main.js"),
+    ...rest,
+  ]];
 } else {
   console.error(`unknown --runtime ${runtime}: deno, bun, node (20, a tsc build), node22 or node24`);
   process.exit(2);

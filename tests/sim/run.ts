@@ -42,7 +42,12 @@ export function runSeed(seed: number, keep?: readonly number[]): Promise<Outcome
 }
 
 /** The fewest operations (delta debugging) with which the seed still breaks the same invariant. */
-export async function shrink(seed: number, invariant: string, budget = 300): Promise<number[]> {
+export async function shrink(
+  seed: number,
+  invariant: string,
+  budget = 300,
+  deadline = Infinity,
+): Promise<number[]> {
   const scenario = drawScenario(seed);
   let current = scenario.ops.map((_, i) => i).slice(0, -1); // the final close always runs
   let runs = 0;
@@ -52,10 +57,11 @@ export async function shrink(seed: number, invariant: string, budget = 300): Pro
     return o.violation?.invariant === invariant;
   };
   let chunks = 2;
-  while (current.length > 0 && runs < budget) {
+  const more = () => runs < budget && performance.now() < deadline;
+  while (current.length > 0 && more()) {
     const size = Math.ceil(current.length / chunks);
     let reduced = false;
-    for (let start = 0; start < current.length && runs < budget; start += size) {
+    for (let start = 0; start < current.length && more(); start += size) {
       const candidate = [...current.slice(0, start), ...current.slice(start + size)];
       if (await fails(candidate)) {
         current = candidate;
@@ -86,6 +92,8 @@ export async function runMany(options: {
   budgetMs: number;
   keepGoing?: boolean;
   shrinkFailures?: boolean;
+  /** Most wall time spent shrinking one failure, in ms. */
+  shrinkMs?: number;
   onFound?: (f: Found) => void;
   onProgress?: (s: Summary) => void;
 }): Promise<Summary> {
@@ -112,7 +120,9 @@ export async function runMany(options: {
     summary.processes += o.processes;
     if (o.violation !== undefined) {
       const v = o.violation;
-      const keep = options.shrinkFailures === false ? undefined : await shrink(seed, v.invariant);
+      const keep = options.shrinkFailures === false
+        ? undefined
+        : await shrink(seed, v.invariant, 300, performance.now() + (options.shrinkMs ?? Infinity));
       const f: Found = {
         seed,
         after: summary.scenarios,

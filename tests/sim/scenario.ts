@@ -265,6 +265,9 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   function startProcess(): void {
     alignStartAddress(startAt);
     procTs.clear();
+    // The rate limit is each process's own.
+    windowW.length = 0;
+    windowSum = 0;
     const pid = nextPid++;
     processes++;
     net.pid = pid;

@@ -20,7 +20,13 @@ describe("deterministic simulation", () => {
   });
 
   it(`holds every invariant over up to ${SCENARIOS} scenarios (${BUDGET_MS / 1000} s budget)`, async () => {
-    const summary = await runMany({ first: 1, runs: SCENARIOS, budgetMs: BUDGET_MS, keepGoing: true });
+    const summary = await runMany({
+      first: 1,
+      runs: SCENARIOS,
+      budgetMs: BUDGET_MS,
+      keepGoing: true,
+      shrinkMs: 3000,
+    });
     console.log(`# sim: ${formatSummary(summary)}`);
     assert.ok(summary.scenarios > 0 && summary.steps > 0, "scenarios ran");
     const found = summary.found.map((f) =>
