@@ -96,7 +96,8 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) {
+/** Runs this process's command line and sets its exit code. */
+async function run(): Promise<void> {
   const code = await main(process.argv.slice(2));
   process.exitCode = code;
   if (code === EXIT_INTERRUPTED) {
@@ -106,3 +107,7 @@ if (isMain()) {
     process.exit(code);
   }
 }
+
+// No top-level await: `require()` (Node's require(esm)) can load this module, and importing
+// it runs nothing. main() reports its own failures, so run() does not reject.
+if (isMain()) void run();

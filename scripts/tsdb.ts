@@ -319,16 +319,18 @@ export function isMain(importMeta: ImportMeta = import.meta): boolean {
   return entry !== undefined && existsSync(entry) && meta.url.endsWith(entry.replace(/\\/g, "/"));
 }
 
+// No top-level await: the CLI's demo imports this module, and require() must be able to load it.
 if (isMain()) {
-  const tsdb = await startTsdb();
-  console.log(
-    `VictoriaMetrics ready: http=${tsdb.url} telnet=${tsdb.host}:${tsdb.telnetPort} ` +
-      `opentsdb-http=${tsdb.host}:${tsdb.opentsdbHttpPort} data=${tsdb.dataDir}`,
-  );
-  const stop = async () => {
-    await tsdb.dispose();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  startTsdb().then((tsdb) => {
+    console.log(
+      `VictoriaMetrics ready: http=${tsdb.url} telnet=${tsdb.host}:${tsdb.telnetPort} ` +
+        `opentsdb-http=${tsdb.host}:${tsdb.opentsdbHttpPort} data=${tsdb.dataDir}`,
+    );
+    const stop = async () => {
+      await tsdb.dispose();
+      process.exit(0);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
 }

@@ -5,7 +5,7 @@
 
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { closedPort, type FakeServer, HANG_GUARD_MS, startServer, waitFor } from "./helpers/servers.ts";
@@ -128,6 +128,28 @@ describe("potsdb --help", () => {
     assert.equal(number.code, 2);
     assert.match(number.stderr, /--mps needs a number, got "fast"/);
   });
+});
+
+describe("the potsdb module", () => {
+  it(
+    "has no top-level await: require() loads it without running a command",
+    { skip: !("process" in globalThis) || "Deno" in globalThis || "Bun" in globalThis ? "Node only" : false },
+    () => {
+      // Node's require(esm) refuses a module graph with top-level await (ERR_REQUIRE_ASYNC_MODULE).
+      // The path goes by the environment: as argv[1] it would make the module think it is the program.
+      const loaded = execFileSync(
+        process.execPath,
+        ["-e", "const m = require(process.env.POTSDB_CLI_ENTRY); console.log(typeof m.main)"],
+        {
+          cwd: root,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...process.env, POTSDB_CLI_ENTRY: entry },
+        },
+      );
+      assert.equal(loaded.trim(), "function");
+    },
+  );
 });
 
 describe("potsdb send", () => {
