@@ -369,6 +369,29 @@ describe(`signals with a spool (${runtime})`, () => {
       }
     }));
 
+  for (const order of ["before", "after"] as const) {
+    it(`with signal-exit's listener (loaded ${order} the client): both run, and SIGTERM ends the process`, () =>
+      withDir(async (dir) => {
+        const down = await closedPort();
+        const child = start(["signal-exit", dir, down, order]);
+        const seen: string[] = [];
+        try {
+          for await (const line of child.lines) {
+            seen.push(line);
+            if (line === "READY") process.kill(child.pid!, "SIGTERM");
+          }
+          // Each leaving the signal to the other would keep the process alive until the hang guard.
+          assertEndedBy(await child.ended, "SIGTERM");
+        } finally {
+          await stop(child);
+        }
+        assert.deepEqual(seen, ["READY", "SIGNAL-EXIT HANDLERS"], child.stderr_());
+        const next = new Client("127.0.0.1", { dedup: false, port: down, hostTag: false, spool: { dir } });
+        assert.equal(next.stats().spool!.recovered, 5000, "the spool took the queue");
+        await next.close({ timeoutMs: 0 });
+      }));
+  }
+
   it("listeners exist only while a spool is open, and never keep the process alive", () =>
     withDir(async (dir) => {
       const down = await closedPort();

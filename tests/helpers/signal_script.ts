@@ -11,6 +11,10 @@
 //   opens a client with a spool, sends count points, listens for SIGTERM itself and prints
 //   "READY". At SIGTERM it prints "HANDLED", then a task later "AFTER spool <open|closed>,
 //   handled <n>", closes the client, prints "CLOSED <sent>" and ends with status 0.
+// Usage: <runtime> signal_script signal-exit <dir> <port> <before|after>
+//   loads a copy of signal-exit v4's signal handling before or after opening a client with a
+//   spool, sends 5,000 points, prints "READY" and waits; signal-exit prints "SIGNAL-EXIT HANDLERS"
+//   when it handles SIGTERM.
 // Usage: <runtime> signal_script listeners <dir> <port>
 //   prints "LISTENERS <stage> <SIGINT> <SIGTERM> <SIGHUP>" (listener counts) at each stage:
 //   start, a client without a spool, with a spool, a second spool, one closed, both closed; then
@@ -85,6 +89,30 @@ if (what === "stream") {
     }, 0);
   });
   say("READY");
+} else if (what === "signal-exit") {
+  // signal-exit v4's way, as published: one emitter per process, shared through a global symbol,
+  // counting its loaded copies; its listener acts only when every SIGTERM listener is one of its
+  // own, and then raises the signal again.
+  const order = process.argv[5]; // "before" or "after" the client
+  const emitter = { count: 0 };
+  (globalThis as Record<symbol, unknown>)[Symbol.for("signal-exit emitter")] = emitter;
+  const signalExit = () => {
+    if (process.listeners("SIGTERM").length !== emitter.count) return;
+    process.off("SIGTERM", signalExit);
+    emitter.count--;
+    say("SIGNAL-EXIT HANDLERS");
+    process.kill(process.pid, "SIGTERM");
+  };
+  const load = () => {
+    emitter.count++;
+    process.on("SIGTERM", signalExit);
+  };
+  if (order === "before") load();
+  const client = new Client("127.0.0.1", { dedup: false, port, hostTag: false, spool: { dir } });
+  if (order === "after") load();
+  for (let i = 0; i < 5000; i++) client.send("signal.seq", i, { k: "v" }, 1700000000);
+  say("READY");
+  setInterval(() => {}, 1000);
 } else if (what === "listeners") {
   const stage = (name: string) =>
     say(
