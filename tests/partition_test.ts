@@ -20,7 +20,9 @@ const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "n
 let made = 0;
 const nextHost = () => `pt${process.pid % 100000}h${made++}`;
 
-const LIVENESS = { stallTimeoutMs: 3000, heartbeatMs: 1000, connectTimeoutMs: 2000 };
+// Short enough that a scenario takes seconds, long enough that a busy machine's scheduling
+// delays (hundreds of ms) are not taken for a dead peer.
+const LIVENESS = { stallTimeoutMs: 1500, heartbeatMs: 500, connectTimeoutMs: 1500 };
 const TS = Math.floor(Date.now() / 1000);
 
 function balanced(s: ClientStats): void {
@@ -79,13 +81,15 @@ describe(`partitions through network namespaces (${runtime})`, {
         await waitFor(() => connects.includes(a!.address), HANG_GUARD_MS, "connected to the test host");
         b = await startFakeTsd({ port: bPort, answer });
         // Past the first probe's verdict (answered, or silent), with points arriving at A.
-        await waitFor(() => a!.puts().length >= 5000, HANG_GUARD_MS, "5,000 points at A");
+        await waitFor(() => a!.puts().length >= 2000, HANG_GUARD_MS, "2,000 points at A");
+        // The verdict must be in by outcome, not by time: an answered probe confirmed lines.
+        if (answer) await waitFor(() => c!.stats().confirmed > 0, HANG_GUARD_MS, "a probe answered");
         a.partition();
         const cut = performance.now();
         await waitFor(() => b!.puts.length > 0, HANG_GUARD_MS, "points at B");
         const failover = performance.now() - cut;
         const atCut = s.sent;
-        await waitFor(() => s.sent >= atCut + 2000, HANG_GUARD_MS, "two more seconds of points");
+        await waitFor(() => s.sent >= atCut + 1000, HANG_GUARD_MS, "a second more of points");
         const total = await s.stop();
         const stats = await settles(c.close({ timeoutMs: HANG_GUARD_MS }), "close()");
         balanced(stats);
@@ -138,7 +142,7 @@ describe(`partitions through network namespaces (${runtime})`, {
       c.addEventListener("disconnect", (e) => lost.push(e.detail));
       c.addEventListener("connect", () => connects++);
       const s = stream(c);
-      await waitFor(() => a!.puts().length >= 3000, HANG_GUARD_MS, "3,000 points");
+      await waitFor(() => a!.puts().length >= 2000, HANG_GUARD_MS, "2,000 points");
       a.partition();
       await waitFor(() => lost.length > 0, HANG_GUARD_MS, "the stall seen");
       a.heal();

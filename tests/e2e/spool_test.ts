@@ -1,11 +1,11 @@
 // An outage against a real VictoriaMetrics, with and without the disk spool.
 //
-// Two clients stream at the same time, each ~10,000 points/s with qsize
+// Two clients stream at the same time, in bursts of 500 points with qsize
 // 10,000: one with `spool: { mode: "overflow" }`, one without. The server is
-// stopped for 100,000 points of each (about 10 s), then started again.
-// (The issue asks for 20 s at 20,000 points/s; on a two-core machine shared
-// with the other runs this is scaled to a quarter of the points, with the
-// same shape: the outage holds ten times qsize.)
+// stopped for 100,000 points of each, then started again: the outage holds
+// ten times qsize. The pace does not matter to what is checked (the outage
+// is placed by count, below), so the bursts come as fast as a 10 ms pause
+// between them allows.
 //
 // The outage is placed by count and by the clients' own progress, never by
 // a clock: before the stop both clients have flushed and the server has
@@ -27,7 +27,7 @@ import { waitFor } from "../helpers/servers.ts";
 import { counter, exportWhenComplete, nameMatch, runtime, uniquePrefix } from "../helpers/tsdb_env.ts";
 
 const QSIZE = 10_000;
-const CHUNK = 100; // points per burst, then a 10 ms pause: ~10,000 points/s
+const CHUNK = 500; // points per burst, then a 10 ms pause: up to ~50,000 points/s
 const PAUSE_MS = 10;
 const BEFORE = 10_000;
 const OUTAGE = 100_000;
