@@ -472,6 +472,19 @@ describe("spool: the directory lock", () => {
       new FileSpool(options(dir), noErrors).close();
     }));
 
+  it("refuses the same directory reached through a symlink in this process", () =>
+    withDir((dir) => {
+      const real = join(dir, "real");
+      fs.mkdirSync(real);
+      const link = join(dir, "link");
+      fs.symlinkSync(real, link, "dir");
+      const spool = new FileSpool(options(real), noErrors);
+      // The lock file names this pid: without the canonical path it would pass for a leftover.
+      assert.throws(() => new FileSpool(options(link), noErrors), OptionsError);
+      spool.close();
+      new FileSpool(options(link), noErrors).close();
+    }));
+
   it("refuses a directory locked by a live process, and takes over one of a dead pid", () =>
     withDir(async (dir) => {
       const lock = join(dir, "lock");
