@@ -144,6 +144,18 @@ export function formatValue(value: Value): string {
   );
 }
 
+/** Throws what `formatValue` would for a value it refuses; cheap for the others. */
+function checkValue(value: Value): void {
+  if (
+    typeof value === "number"
+      ? value - value === 0
+      : typeof value === "bigint" && value >= BIG_INT64_MIN && value <= BIG_INT64_MAX
+  ) {
+    return;
+  }
+  formatValue(value);
+}
+
 /**
  * Turns a caller's timestamp into the integer OpenTSDB expects.
  *
@@ -482,7 +494,8 @@ export class PutEncoder {
     timestamp?: Timestamp,
     now?: number,
   ): string {
-    const valueText = this.#prepare(metric, value, tags, timestamp, now);
+    this.#prepare(metric, value, tags, timestamp, now);
+    const valueText = this.#valueText(value);
     const node = this.#node!;
     return this.#entry!.head + valueText + (node.end ?? utf8Decoder.decode(node.endBytes));
   }
@@ -526,12 +539,17 @@ export class PutEncoder {
     now?: number,
     dedup = true,
   ): number {
-    const valueText = this.#prepare(metric, value, tags, timestamp, now);
+    this.#prepare(metric, value, tags, timestamp, now);
     const entry = this.#entry!;
     const node = this.#node!;
     // A tag set with a high-cardinality value is not checked: its points are distinct by
     // nature, and remembering each would cost memory and time on every one.
-    if (this.#dedup && dedup && !node.transient && this.#duplicate(entry, node)) return -1;
+    const check = this.#dedup && dedup && !node.transient;
+    // A repeat is dropped before its value is formatted: a float's text costs more than the
+    // rest of the check, and a handler that sends per request repeats itself all second.
+    if (check && entry.seenTs === entry.ts && entry.seen?.has(node.end!) === true) return -1;
+    const valueText = this.#valueText(value);
+    if (check) this.#duplicate(entry, node); // remembered once it is sure to be taken
     return sink.pushLine(entry.headBytes, valueText, node.endBytes!);
   }
 
@@ -571,7 +589,8 @@ export class PutEncoder {
 
   /**
    * Validates a point; leaves its metric entry and tag node in `#entry` and
-   * `#node` (their line parts built) and returns the value's text.
+   * `#node` (their line parts built). The value is checked, not formatted:
+   * `#valueText` does that once the point is taken.
    */
   #prepare(
     metric: string,
@@ -579,7 +598,7 @@ export class PutEncoder {
     tags: Tags | undefined,
     timestamp: Timestamp | undefined,
     now: number | undefined,
-  ): string {
+  ): void {
     let entry = this.#metrics.get(metric);
     if (entry === undefined) entry = this.#metric(metric);
     let ts: number;
@@ -593,7 +612,7 @@ export class PutEncoder {
       entry.head = flat("put ", entry.name, " ", String(ts), " ");
       entry.headBytes = toUtf8(entry.head);
     }
-    const valueText = formatValue(value);
+    checkValue(value);
     let node = this.#tagRoot;
     if (tags !== undefined && tags !== null) {
       if (typeof tags !== "object") {
@@ -612,8 +631,15 @@ export class PutEncoder {
       }
     }
     if (node.endBytes === undefined) this.#end(node);
+    this.#entry = entry;
+    this.#node = node;
+  }
+
+  /** The value's text for the line `#prepare` worked out, whose length it checks. */
+  #valueText(value: Value): string {
+    const valueText = formatValue(value);
     // The value is ASCII: the line's size in bytes is known without encoding it.
-    const bytes = entry.headBytes.length + valueText.length + node.endBytes!.length - 1;
+    const bytes = this.#entry!.headBytes.length + valueText.length + this.#node!.endBytes!.length - 1;
     if (bytes > MAX_LINE_BYTES) {
       throw new ValidationError(
         "LINE_TOO_LONG",
@@ -621,8 +647,6 @@ export class PutEncoder {
         `line is ${bytes} bytes, more than ${MAX_LINE_BYTES}`,
       );
     }
-    this.#entry = entry;
-    this.#node = node;
     return valueText;
   }
 

@@ -141,7 +141,8 @@ function ready(port: number): void {
 type Stop = () => Promise<void>;
 let stopServer: Stop;
 
-const g = globalThis as unknown as Record<string, any>; // the runtime's own namespace
+// deno-lint-ignore no-explicit-any -- the runtime's own namespace, typed by none of them here
+const g = globalThis as unknown as Record<string, any>;
 if (g.Bun) {
   const server = g.Bun.serve({
     port: 0,
