@@ -440,6 +440,29 @@ describe("spool: failures part-way", () => {
       spool.close();
     }));
 
+  it("a batch given back on disk and then dropped by a full spool is counted as dropped", () =>
+    withDir((dir) => {
+      const spool = new FileSpool(options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 }), noErrors);
+      assert.ok(spool.append(lines(0, 100), 100));
+      const batch = spool.read(100, 1 << 20)!;
+      // What the writer does at close or exit: this batch will not be delivered; still on disk.
+      assert.equal(spool.onDisk(batch.start), true);
+      assert.equal(spool.unread, 100, "waiting again");
+      // More is spilled than the spool holds: the oldest segment, with the batch, goes.
+      let n = 100;
+      while (spool.droppedFull < 100) {
+        assert.ok(spool.append(lines(n, 10), 10));
+        n += 10;
+      }
+      assert.equal(spool.unread + spool.droppedFull, n, "every line waits or was dropped and counted");
+      spool.rewind();
+      assert.equal(spool.unread + spool.droppedFull, n);
+      const got = drain(spool);
+      assert.equal(got.length, n - spool.droppedFull);
+      assert.equal(new Set(got).size, got.length);
+      spool.close();
+    }));
+
   it("rewind after a failure counts what was read and not committed as waiting again", () =>
     withDir((dir) => {
       const small = options(dir, { segmentBytes: 8192 });

@@ -380,11 +380,26 @@ export class FileSpool implements Spool {
    * @returns true when they are
    */
   onDisk(start: SpoolPosition): boolean {
-    if (this.#segs.length > 0 && start.seg >= this.#segs[0].id) return true;
+    const index = this.#inFlight.findIndex((f) => !before(f.start, start) && !before(start, f.start));
+    if (this.#segs.length > 0 && start.seg >= this.#segs[0].id) {
+      // The caller gives the batch back: its lines wait on disk again, counted as unread, so a
+      // full spool that drops their segment before they are read again counts them as dropped
+      // (they are no longer in the caller's hands).
+      if (index !== -1) {
+        const { parts } = this.#inFlight.splice(index, 1)[0];
+        for (let i = 0; i < parts.length; i += 2) {
+          const seg = this.#segIndex(parts[i]);
+          if (seg === -1) continue;
+          this.#segs[seg].read -= parts[i + 1];
+          this.unread += parts[i + 1];
+          this.consumed -= parts[i + 1];
+        }
+      }
+      return true;
+    }
     // Its first lines went with a full spool's oldest segment; the caller appends the whole
     // batch again. Its lines still on disk (a batch may run on into the next segment) are let
     // go now, or the next reader would find them twice.
-    const index = this.#inFlight.findIndex((f) => !before(f.start, start) && !before(start, f.start));
     if (index !== -1) this.commit(this.#inFlight[index].end);
     return false;
   }

@@ -129,10 +129,13 @@ export interface Spool {
   commit(end: SpoolPosition): void;
   /**
    * Whether lines read from `start` on are still on disk (not dropped
-   * because the spool was full while they were being delivered). When they
-   * are not, the caller is to append that batch again whole: its lines that
-   * are still on disk (in the next segment) are let go at once, so that no
-   * line is on disk twice.
+   * because the spool was full while they were being delivered); the caller
+   * gives the batch back (it will not deliver it). When they are, they count
+   * as unread again: read again after a rewind, or by the next process, or
+   * counted as dropped if a full spool drops them first. When they are not,
+   * the caller is to append that batch again whole: its lines that are still
+   * on disk (in the next segment) are let go at once, so that no line is on
+   * disk twice.
    *
    * @param start a batch's `start`
    * @returns true when they are
