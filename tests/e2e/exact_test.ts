@@ -1,30 +1,23 @@
 // Exact arrival: 100,000 points through the runtime's default transport reach
 // a real VictoriaMetrics, every one with its metric, tags, timestamp and value.
 
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "../../mod.ts";
 import { METRICS, POINTS_PER_SERIES, TAG_SETS, valueOf } from "../helpers/points.ts";
 import {
   expectedHostTag,
   exportWhenComplete,
-  leaseTsdb,
   nameMatch,
   runtime,
   sampleCount,
   sampleKey,
-  type TsdbLease,
   uniquePrefix,
+  useTsdb,
 } from "../helpers/tsdb_env.ts";
 
 describe(`e2e exact arrival (${runtime})`, () => {
-  let lease: TsdbLease;
-  before(async () => {
-    lease = await leaseTsdb();
-  });
-  after(async () => {
-    await lease?.release();
-  });
+  const lease = useTsdb();
 
   it("delivers 100,000 points with their metric, tags, timestamp and value", async () => {
     const prefix = uniquePrefix("exact");

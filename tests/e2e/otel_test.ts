@@ -9,7 +9,7 @@
 // export in the same second as the one before is not forwarded (its puts
 // would share a timestamp), so each forwarded export is one known step.
 
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   MeterProvider,
@@ -18,18 +18,17 @@ import {
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import type { ExportedSeries } from "../../scripts/tsdb.ts";
+import type { ExportedSeries, TsdbApi } from "../../scripts/tsdb.ts";
 import { httpTransport } from "../../src/transport/http.ts";
 import { type OpenTsdbExporterConfig, OpenTsdbMetricExporter } from "../../src/otel.ts";
 import {
   expectedHostTag,
   exportWhenComplete,
-  leaseTsdb,
   nameMatch,
   runtime,
   sampleCount,
-  type TsdbLease,
   uniquePrefix,
+  useTsdb,
 } from "../helpers/tsdb_env.ts";
 
 const STEPS = 3;
@@ -67,7 +66,11 @@ interface Run {
 }
 
 /** Runs the steps through a periodic reader and reads the prefix back. */
-async function scenario(lease: TsdbLease, prefix: string, config: OpenTsdbExporterConfig): Promise<Run> {
+async function scenario(
+  lease: { readonly tsdb: TsdbApi },
+  prefix: string,
+  config: OpenTsdbExporterConfig,
+): Promise<Run> {
   const exporter = new OpenTsdbMetricExporter(config);
   const seconds: number[] = [];
   const codes: number[] = [];
@@ -184,13 +187,7 @@ function show(label: string, series: ExportedSeries[]): void {
 }
 
 describe(`e2e otel exporter (${runtime})`, () => {
-  let lease: TsdbLease;
-  before(async () => {
-    lease = await leaseTsdb();
-  });
-  after(async () => {
-    await lease?.release();
-  });
+  const lease = useTsdb();
 
   it("telnet: a counter, a gauge and a histogram, exported periodically, arrive exactly", async () => {
     const prefix = uniquePrefix("otel_telnet");

@@ -11,19 +11,18 @@
 // bucket allowed at that moment, are exact on any machine. How fast it goes
 // in real time is printed, not asserted.
 
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { autoTransport, Client } from "../../mod.ts";
 import { HANG_GUARD_MS } from "../helpers/servers.ts";
 import { recording } from "../helpers/transports.ts";
 import {
   exportWhenComplete,
-  leaseTsdb,
   nameMatch,
   runtime,
   sampleCount,
-  type TsdbLease,
   uniquePrefix,
+  useTsdb,
 } from "../helpers/tsdb_env.ts";
 
 const MPS = 20_000;
@@ -31,13 +30,7 @@ const POINTS = 100_000;
 const LANES = 100; // series; a point's second is its number / LANES
 
 describe(`e2e rate limit (${runtime})`, () => {
-  let lease: TsdbLease;
-  before(async () => {
-    lease = await leaseTsdb();
-  });
-  after(async () => {
-    await lease?.release();
-  });
+  const lease = useTsdb();
 
   it(`delivers ${POINTS} points at mps=${MPS} in 4 s of the client's clock, all of them`, async () => {
     const prefix = uniquePrefix("rate");

@@ -27,6 +27,7 @@ import { Client } from "../../mod.ts";
 import { startTsdb, type Tsdb } from "../../scripts/tsdb.ts";
 import { HANG_GUARD_MS, waitFor } from "../helpers/servers.ts";
 import { counter, exportWhenComplete, nameMatch, runtime, uniquePrefix } from "../helpers/tsdb_env.ts";
+import { assertRestartLoss, countArrivals, markReconnect, seqStream } from "../helpers/restart.ts";
 
 const CHUNK = 200; // points per send burst
 const PAUSE_MS = 5; // between bursts: a steady stream of some 10-40 k points/s
@@ -79,98 +80,55 @@ describe(`e2e restart (${runtime})`, () => {
       hostTag: "e2e",
       reconnect: { initialMs: 50, maxMs: 250 },
     });
-    let seq = 0;
-    let disconnectSeq: number | undefined;
-    let sentAtDisconnect = 0;
-    let reconnectSeq: number | undefined;
-    client.addEventListener("disconnect", () => {
-      if (disconnectSeq !== undefined) return;
-      disconnectSeq = seq;
-      sentAtDisconnect = client.stats().sent;
-    });
-    client.addEventListener("connect", () => {
-      if (disconnectSeq !== undefined) reconnectSeq ??= seq;
-    });
     // The shortest line (value 0): the most lines a byte count can hold.
     const lineBytes = `put ${metric} ${base} 0 lane=0 host=e2e\n`.length;
-    let streaming = true;
-    const streamer = (async () => {
-      while (streaming && seq < MAX_POINTS) {
-        if (client.stats().queued >= MAX_QUEUED) {
-          await sleep(PAUSE_MS);
-          continue;
-        }
-        for (let i = 0; i < CHUNK; i++, seq++) {
-          client.send(metric, seq, { lane: String(seq % LANES) }, base + Math.floor(seq / LANES));
-        }
-        await sleep(PAUSE_MS);
-      }
-    })();
+    const stream = seqStream(client, {
+      metric,
+      base,
+      lanes: LANES,
+      chunk: CHUNK,
+      pauseMs: PAUSE_MS,
+      maxPoints: MAX_POINTS,
+      maxQueued: MAX_QUEUED,
+    });
+    const marks = markReconnect(client, () => stream.seq);
 
     await waitFor(() => client.stats().sent >= BEFORE_STOP_POINTS, HANG_GUARD_MS, "the stream to flow");
     const ingestedBeforeStop = counter(await tsdb.metrics(), "vm_rows_inserted_total", 'type="opentsdb"');
-    const seqAtStop = seq;
+    const seqAtStop = stream.seq;
     await tsdb.stop();
     await sleep(DOWN_MS);
-    const seqAtStart = seq;
+    const seqAtStart = stream.seq;
     await tsdb.start();
-    await waitFor(() => reconnectSeq !== undefined, HANG_GUARD_MS, "the reconnect");
+    await waitFor(() => marks.reconnectSeq !== undefined, HANG_GUARD_MS, "the reconnect");
     await waitFor(
-      () => seq >= reconnectSeq! + AFTER_RECONNECT_POINTS || seq >= MAX_POINTS,
+      () => stream.seq >= marks.reconnectSeq! + AFTER_RECONNECT_POINTS || stream.seq >= MAX_POINTS,
       HANG_GUARD_MS,
       "points sent after the reconnect",
     );
-    streaming = false;
-    await streamer;
+    const total = await stream.stop();
     const stats = await client.close({ timeoutMs: HANG_GUARD_MS });
-    const total = seq;
 
-    assert.ok(total - reconnectSeq! >= AFTER_RECONNECT_POINTS, "points were sent after the reconnect");
+    assert.ok(total - marks.reconnectSeq! >= AFTER_RECONNECT_POINTS, "points were sent after the reconnect");
     assert.equal(stats.accepted, total);
     assert.equal(stats.dropped.total, 0, JSON.stringify(stats));
     assert.equal(stats.sent, total, "everything was written in the end");
     assert.ok(stats.reconnects >= 1, "reconnected");
-    assert.ok(disconnectSeq !== undefined && reconnectSeq !== undefined);
 
     // Every point arrives except those lost in flight: wait for the count to
     // settle at the lowest it may be, then look at what is there.
-    const bound = sentAtDisconnect - ingestedBeforeStop;
+    const bound = marks.sentAtDisconnect - ingestedBeforeStop;
     const exported = await exportWhenComplete(tsdb, nameMatch(prefix), total - bound, HANG_GUARD_MS);
-    const seen = new Uint8Array(total);
-    let samples = 0;
-    for (const s of exported) {
-      for (const v of s.values) {
-        assert.ok(Number.isInteger(v) && v >= 0 && v < total, `unexpected value ${v}`);
-        seen[v]++;
-        samples++;
-      }
-    }
-    let lost = 0;
-    let firstLost = -1;
-    let lastLost = -1;
-    for (let i = 0; i < total; i++) {
-      if (seen[i] === 0) {
-        lost++;
-        if (firstLost < 0) firstLost = i;
-        lastLost = i;
-      }
-    }
-    const duplicates = samples - (total - lost);
+    const a = countArrivals(exported, total);
     const ceiling = Math.ceil((kernelBufferCeiling() + HIGH_WATER_MARK + BATCH_BYTES) / lineBytes);
     console.log(
       `# restart (${runtime}): ${total} points, stop at #${seqAtStop}, start at #${seqAtStart}, ` +
-        `disconnect seen at #${disconnectSeq}, reconnect at #${reconnectSeq}; ` +
-        `lost ${lost}${lost ? ` (#${firstLost}..#${lastLost})` : ""}, duplicates ${duplicates}; ` +
-        `in-flight bound ${bound} (written ${sentAtDisconnect} − stored ${ingestedBeforeStop}), ` +
+        `disconnect seen at #${marks.disconnectSeq}, reconnect at #${marks.reconnectSeq}; ` +
+        `lost ${a.lost}${a.lost ? ` (#${a.firstLost}..#${a.lastLost})` : ""}, duplicates ${a.duplicates}; ` +
+        `in-flight bound ${bound} (written ${marks.sentAtDisconnect} − stored ${ingestedBeforeStop}), ` +
         `static ceiling ${ceiling}`,
     );
-
-    // Nothing accepted after the old connection was seen gone may be lost.
-    for (let i = disconnectSeq; i < total; i++) {
-      assert.ok(seen[i] > 0, `point #${i}, sent after the disconnect, did not arrive`);
-    }
-    assert.ok(lost <= bound, `lost ${lost} > in-flight bound ${bound}`);
-    assert.ok(lost <= ceiling, `lost ${lost} > static ceiling ${ceiling}`);
-    assert.ok(lastLost < sentAtDisconnect, "only lines written on the old connection may be lost");
+    assertRestartLoss(a, marks, bound);
+    assert.ok(a.lost <= ceiling, `lost ${a.lost} > static ceiling ${ceiling}`);
   });
 });

@@ -12,6 +12,7 @@ import { Client, ConnectError } from "../../mod.ts";
 import { hasOpenssl, makeCerts, type TestCerts } from "../helpers/certs.ts";
 import { waitFor } from "../helpers/servers.ts";
 import { startStunnel, type Stunnel, stunnelBinary } from "../helpers/stunnel.ts";
+import { assertRestartLoss, countArrivals, markReconnect, seqStream } from "../helpers/restart.ts";
 import {
   exportWhenComplete,
   leaseTsdb,
@@ -138,27 +139,15 @@ describe(`e2e tls through stunnel (${runtime})`, { skip }, () => {
       tls: { ca: certs.ca },
       reconnect: { initialMs: 50, maxMs: 250 },
     });
-    let seq = 0;
-    let disconnectSeq: number | undefined;
-    let sentAtDisconnect = 0;
-    let reconnectSeq: number | undefined;
-    client.addEventListener("disconnect", () => {
-      if (disconnectSeq !== undefined) return;
-      disconnectSeq = seq;
-      sentAtDisconnect = client.stats().sent;
+    const stream = seqStream(client, {
+      metric,
+      base,
+      lanes: LANES,
+      chunk: CHUNK,
+      pauseMs: PAUSE_MS,
+      maxPoints: MAX_POINTS,
     });
-    client.addEventListener("connect", () => {
-      if (disconnectSeq !== undefined) reconnectSeq ??= seq;
-    });
-    let streaming = true;
-    const streamer = (async () => {
-      while (streaming && seq < MAX_POINTS) {
-        for (let i = 0; i < CHUNK; i++, seq++) {
-          client.send(metric, seq, { lane: String(seq % LANES) }, base + Math.floor(seq / LANES));
-        }
-        await sleep(PAUSE_MS);
-      }
-    })();
+    const marks = markReconnect(client, () => stream.seq);
 
     let total = 0;
     let stats;
@@ -171,13 +160,11 @@ describe(`e2e tls through stunnel (${runtime})`, { skip }, () => {
       await tunnel.stop();
       await sleep(DOWN_MS);
       await tunnel.start();
-      await waitFor(() => reconnectSeq !== undefined, 15_000, "the reconnect");
+      await waitFor(() => marks.reconnectSeq !== undefined, 15_000, "the reconnect");
       await sleep(AFTER_RECONNECT_MS);
     } finally {
-      streaming = false;
-      await streamer;
+      total = await stream.stop();
       stats = await client.close({ timeoutMs: 20_000 });
-      total = seq;
     }
 
     assert.ok(total < MAX_POINTS, "the stream ran as long as planned");
@@ -185,34 +172,15 @@ describe(`e2e tls through stunnel (${runtime})`, { skip }, () => {
     assert.equal(stats.dropped.total, 0, JSON.stringify(stats));
     assert.equal(stats.sent, total, "everything was written in the end");
     assert.ok(stats.reconnects >= 1, "reconnected");
-    assert.ok(disconnectSeq !== undefined && reconnectSeq !== undefined);
 
-    const bound = sentAtDisconnect - storedBeforeStop;
+    const bound = marks.sentAtDisconnect - storedBeforeStop;
     const exported = await exportWhenComplete(lease.tsdb, nameMatch(prefix), total - bound, 30_000);
-    const seen = new Uint8Array(total);
-    for (const s of exported) {
-      for (const v of s.values) {
-        assert.ok(Number.isInteger(v) && v >= 0 && v < total, `unexpected value ${v}`);
-        seen[v]++;
-      }
-    }
-    let lost = 0;
-    let lastLost = -1;
-    for (let i = 0; i < total; i++) {
-      if (seen[i] === 0) {
-        lost++;
-        lastLost = i;
-      }
-    }
+    const a = countArrivals(exported, total);
     console.log(
-      `# tls restart (${runtime}): ${total} points, disconnect at #${disconnectSeq}, ` +
-        `reconnect at #${reconnectSeq}, ${stats.connectFailures} refused connects while down; lost ${lost}, ` +
-        `in-flight bound ${bound} (written ${sentAtDisconnect} − stored ${storedBeforeStop})`,
+      `# tls restart (${runtime}): ${total} points, disconnect at #${marks.disconnectSeq}, ` +
+        `reconnect at #${marks.reconnectSeq}, ${stats.connectFailures} refused connects while down; lost ${a.lost}, ` +
+        `in-flight bound ${bound} (written ${marks.sentAtDisconnect} − stored ${storedBeforeStop})`,
     );
-    for (let i = disconnectSeq; i < total; i++) {
-      assert.ok(seen[i] > 0, `point #${i}, sent after the disconnect, did not arrive`);
-    }
-    assert.ok(lost <= bound, `lost ${lost} > in-flight bound ${bound}`);
-    assert.ok(lastLost < sentAtDisconnect, "only lines written on the old connection may be lost");
+    assertRestartLoss(a, marks, bound);
   });
 });

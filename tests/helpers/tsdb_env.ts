@@ -2,6 +2,7 @@
 // started for the whole run (described in POTSDB_TSDB_* variables), or, when
 // a test file runs alone, one of its own — never a silent skip.
 
+import { after, before } from "node:test";
 import { hostname } from "node:os";
 import { type ExportedSeries, startTsdb, type TsdbApi, tsdbFromEnv } from "../../scripts/tsdb.ts";
 import { sanitizeName } from "../../mod.ts";
@@ -21,6 +22,26 @@ export async function leaseTsdb(): Promise<TsdbLease> {
   if (shared) return { tsdb: shared, shared: true, release: () => Promise.resolve() };
   const own = await startTsdb();
   return { tsdb: own, shared: false, release: () => own.dispose() };
+}
+
+/**
+ * The suite's server, leased in a `before` hook and released in an `after` hook; call it in a
+ * `describe` body and read `.tsdb` in the tests.
+ */
+export function useTsdb(): { readonly tsdb: TsdbApi } {
+  let lease: TsdbLease | undefined;
+  before(async () => {
+    lease = await leaseTsdb();
+  });
+  after(async () => {
+    await lease?.release();
+  });
+  return {
+    get tsdb() {
+      if (lease === undefined) throw new Error("the suite's VictoriaMetrics is not up (before() failed?)");
+      return lease.tsdb;
+    },
+  };
 }
 
 /** `deno`, `bun` or `node`: kept in metric names, since the three runs share one server. */
