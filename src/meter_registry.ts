@@ -278,7 +278,8 @@ export class MeterRegistry {
   async #writeNextSecond(): Promise<void> {
     const unit = this.#unitMs;
     const wait = (this.#last + 1) * unit - this.#o.now();
-    await this.#sleep(Math.min(unit, Math.max(1, wait)));
+    // A caller awaits this (at most a second): the timer keeps the process alive meanwhile.
+    await this.#sleep(Math.min(unit, Math.max(1, wait)), true);
     this.#later = undefined;
     if (!this.#stop.signal.aborted) this.#write(true);
   }
@@ -357,10 +358,11 @@ export class MeterRegistry {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Sleeps on the client's clock; a real timer keeps the process alive only when `hold`. */
+  #sleep(ms: number, hold = false): Promise<void> {
     const clock = this.#o.clock;
     const signal = this.#stop.signal;
-    return clock ? clock.sleep(ms, signal) : sleep(ms, signal, unrefTimer);
+    return clock ? clock.sleep(ms, signal) : sleep(ms, signal, hold ? undefined : unrefTimer);
   }
 }
 
