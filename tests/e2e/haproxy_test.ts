@@ -3,14 +3,16 @@
 // address, each sending ten points a second (300 points/s over the fleet).
 //
 // 1. A rolling restart: the three TSDs are stopped and started one after
-//    another while the clients stream.
+//    another while the clients stream; then again with each TSD drained
+//    first (HAProxy takes it out and closes its sessions, then it stops), where
+//    a client whose TSDs answer probes must lose nothing.
 // 2. No backend at all: the three are stopped together for OUTAGE_MS. HAProxy
 //    then accepts every connection and closes it at once; the clients must
 //    keep to their reconnect backoff (attempts counted against what the
 //    backoff allows in the measured outage), and what they kept is delivered
 //    when the TSDs are back.
 //
-// What is asserted in both: nothing is dropped, and every point arrives except
+// What is asserted in all: nothing is dropped, and every point arrives except
 // points written on a connection that was cut (its TSD stopped, or HAProxy
 // closed it for want of a backend); on such a connection what is lost is a
 // tail of what was written to it, never a point before one that arrived: the
@@ -20,11 +22,13 @@
 // loses nothing it sent during the outage: what it wrote then went only to
 // connections HAProxy closed at once, and an address known to answer gets
 // what it did not confirm written again. The clients probe every second
-// (heartbeatMs: 1000) so that they have answers before the outage. The figures are printed on lines
-// starting with "haproxy (<runtime>): " and "haproxy no backend (<runtime>): ".
+// (heartbeatMs: 1000) so that they have answers before a restart or the
+// outage. The figures are printed on lines starting with
+// "haproxy (<runtime>): " and "haproxy no backend (<runtime>): ".
 //
 // InfluxDB 1.6 never finishes a SIGTERM while a telnet connection is open: it
-// stops storing and keeps the connection. HAProxy's `on-marked-down
+// stops storing, keeps the connection and still answers `version` (so a plain
+// stop can lose lines it confirmed). HAProxy's `on-marked-down
 // shutdown-sessions` cuts such connections once the health check fails, and
 // the helper kills the TSD 2 s after its SIGTERM.
 
@@ -220,37 +224,63 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
   };
   const all = ["tsd0", "tsd1", "tsd2"];
 
-  it("a rolling restart of the three TSDs: every point arrives but the tails of cut connections", async () => {
+  // A rolling restart: each TSD stopped (SIGTERM), its clients cut by HAProxy once the health check
+  // fails, started again. With `drain`, HAProxy takes the TSD out and closes its sessions first, and
+  // the TSD is stopped once its clients have moved, as a deploy through a load balancer should do.
+  const rollingRestart = async (drain: boolean) => {
     await waitServers("UP", all);
     const stream = new Stream(haproxy!.port);
     let stats: ClientStats[];
+    let confirmedBefore: number[] = [];
     try {
       await waitFor(() => stream.fleet.every((t) => t.conns.length > 0), HANG_GUARD_MS, "all connected");
-      await stream.ticks(10, "points flowing");
+      await stream.ticks(3 * HEARTBEAT_MS / TICK_MS, "points flowing, probes answered if they are");
+      confirmedBefore = stream.fleet.map((t) => t.client.stats().confirmed);
       for (let j = 0; j < tsds.length; j++) {
-        await tsds[j].stop();
-        await waitServers("DOWN", [`tsd${j}`]);
-        await stream.ticks(10, `points with tsd${j} down`);
+        const name = `tsd${j}`;
+        if (drain) {
+          await haproxy!.drain(name);
+          await stream.ticks(10, `points after ${name} was drained`);
+          await tsds[j].stop();
+        } else {
+          await tsds[j].stop();
+          await waitServers("DOWN", [name]);
+        }
+        await stream.ticks(5, `points with ${name} down`);
         await tsds[j].start();
-        await waitServers("UP", [`tsd${j}`]);
-        await stream.ticks(10, `points after tsd${j} is back`);
+        if (drain) await haproxy!.ready(name);
+        await waitServers("UP", [name]);
+        await stream.ticks(10, `points after ${name} is back`);
       }
     } finally {
       stats = await stream.close();
     }
-    const { delivery: d } = await checkDelivery(tsds, stream, stats);
-    const reconnects = stats.reduce((n, s) => n + s.reconnects, 0);
-    const cutConnections = stream.fleet.reduce(
-      (n, t) => n + cutRanges(t).length,
-      0,
-    );
+    const { delivery: d, copies } = await checkDelivery(tsds, stream, stats);
+    const reconnects = sum(stats.map((s) => s.reconnects));
+    const cutConnections = sum(stream.fleet.map((t) => cutRanges(t).length));
     assert.ok(cutConnections >= 1, "a restart cut some connection");
     console.log(
-      `haproxy (${runtime}): ${d.points} points from ${CLIENTS} clients, rolling restart of 3 TSDs; ` +
-        `lost ${d.lost} (of ${d.onCut} written on ${cutConnections} cut connections), ` +
+      `haproxy (${runtime}): ${drain ? "drained " : ""}rolling restart of 3 TSDs, ${d.points} points from ` +
+        `${CLIENTS} clients; lost ${d.lost} (of ${d.onCut} written on ${cutConnections} cut connections), ` +
         `duplicated ${d.duplicated}, ${answers(stats)}, reconnects ${reconnects}, longest gap ` +
-        `${Math.max(...stream.fleet.map((t) => t.longestGapMs))} ms`,
+        `${Math.max(...stream.fleet.map((t) => t.longestGapMs))} ms; ` +
+        `${confirmedBefore.filter((n) => n > 0).length} of ${CLIENTS} clients had answers before`,
     );
+    return { copies, confirmedBefore };
+  };
+
+  it("a rolling restart of the three TSDs: every point arrives but the tails of cut connections", async () => {
+    await rollingRestart(false);
+  });
+
+  it("a drained rolling restart: a client whose TSDs answer probes loses nothing", async () => {
+    const { copies, confirmedBefore } = await rollingRestart(true);
+    // Every TSD was running, and storing, when HAProxy cut its sessions: what it confirmed it stored,
+    // and what it did not confirm is written again.
+    const lost = copies.flatMap((c, k) =>
+      confirmedBefore[k] > 0 && c.includes(0) ? [`c${k}@${c.indexOf(0)}`] : []
+    );
+    assert.deepEqual(lost, [], "points lost by clients whose TSDs answer probes (first lost of each)");
   });
 
   it("no backend: attempts keep to the backoff, CPU stays low, what was kept is delivered", async () => {

@@ -7,6 +7,7 @@
 // directory under POTSDB_TSDB_TMPDIR (or the system's temp dir).
 
 import { writeFileSync } from "node:fs";
+import * as net from "node:net";
 import { join } from "node:path";
 import { accepts } from "../../scripts/influxdb.ts";
 import { ensureBinary, freePort, httpGet } from "../../scripts/tsdb.ts";
@@ -20,6 +21,13 @@ export interface Haproxy {
   servers(): Promise<Record<string, string>>;
   /** Connections the frontend accepted since HAProxy started. */
   sessions(): Promise<number>;
+  /**
+   * Takes a server out (maintenance: no new connections, no health checks) and closes its
+   * sessions: its clients reconnect to the others while it still runs.
+   */
+  drain(server: string): Promise<void>;
+  /** Puts a drained server back; it takes connections again once a health check passes. */
+  ready(server: string): Promise<void>;
   /** Stops it (SIGTERM, then SIGKILL) and removes its directory. */
   dispose(): Promise<void>;
 }
@@ -39,12 +47,14 @@ export async function startHaproxy(
   const [port, statsPort] = [await freePort(), await freePort()];
   const dir = serverDir("potsdb-haproxy-");
   const config = join(dir, "haproxy.cfg");
+  const socket = join(dir, "admin.sock");
   const check = options.checkMs ?? 200;
   writeFileSync(
     config,
     [
       "global",
       "  maxconn 2000",
+      `  stats socket ${socket} mode 600 level admin`,
       "defaults",
       "  mode tcp",
       "  timeout connect 1s",
@@ -101,6 +111,28 @@ export async function startHaproxy(
       const row = (await csv()).find((r) => r.pxname === "tsd" && r.svname === "FRONTEND");
       return Number(row?.stot ?? NaN);
     },
+    async drain(server) {
+      await admin(socket, `set server tsds/${server} state maint`);
+      await admin(socket, `shutdown sessions server tsds/${server}`);
+    },
+    async ready(server) {
+      await admin(socket, `set server tsds/${server} state ready`);
+    },
     dispose: () => proc.dispose(),
   };
+}
+
+/** One command on HAProxy's admin socket; an answer other than empty is an error. */
+function admin(path: string, command: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let answer = "";
+    const socket = net.connect({ path }, () => socket.end(command + "\n"));
+    socket.setEncoding("utf8");
+    socket.on("data", (d: string) => answer += d);
+    socket.on("error", reject);
+    socket.on("close", () => {
+      if (answer.trim() === "") resolve();
+      else reject(new Error(`haproxy "${command}": ${answer.trim()}`));
+    });
+  });
 }
