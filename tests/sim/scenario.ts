@@ -638,10 +638,21 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           fs.faults = op.faults;
           if (op.faults !== NO_FAULTS) diskFaulted = true;
           break;
-        case "crash":
+        case "crash": {
+          // kill -9: what is on disk stays (the page cache survives a process), memory is lost.
+          const before = p.client.stats();
+          const onDisk = drawn.spool?.mode === "always" ? before.queued : (p.spool?.unread ?? 0);
           killProcess();
           startProcess();
+          const recovered = proc!.recovered;
+          if (drawn.spool && !diskFaulted && before.spool?.active && recovered < onDisk) {
+            fail(
+              "spool",
+              `kill -9 (${drawn.spool.mode} mode): ${onDisk} points were on disk, the next process found ${recovered}`,
+            );
+          }
           break;
+        }
         case "exit": {
           // The event loop ended without close(): the exit hooks run, then the process is gone.
           const before = p.client.stats();
