@@ -13,8 +13,8 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import { Client, PutEncoder } from "../mod.ts";
 import type { Transport } from "../src/transport/types.ts";
+import { closedPort, CPUS, HOST, METRICS, openSinkControl, sendPoint, sendPointAt } from "./sink_control.ts";
 
-const HOST = "127.0.0.1";
 const POINTS = 1_000_000;
 const CHUNK = 1_000;
 const SAMPLE = 1_000;
@@ -25,76 +25,14 @@ const RATE_POINTS = 250_000;
 const RAW_CHUNK_BYTES = 64 * 1024;
 const CARDINALITY_SENDS = 1_000_000;
 
-const METRICS = ["sys.cpu.user", "sys.cpu.system", "app.requests", "app.latency"];
-const CPUS = ["0", "1", "2", "3", "4", "5", "6", "7"];
-
-/** The point every figure sends: three tags, a fresh tags object per call, as callers write it. */
-function sendPoint(client: Client, i: number): void {
-  client.send(METRICS[i & 3], i * 0.5, { host: "web01", dc: "eu-west-1", cpu: CPUS[i & 7] });
-}
-
-/** The same point with a timestamp the caller read once (README's advice for hot loops). */
-function sendPointAt(client: Client, i: number, ts: number): void {
-  client.send(METRICS[i & 3], i * 0.5, { host: "web01", dc: "eu-west-1", cpu: CPUS[i & 7] }, ts);
-}
-
 const runtime = detectRuntime();
 const [dataPort, controlPort] = process.argv.slice(-2).map(Number);
 if (!(dataPort > 0 && controlPort > 0)) throw new Error("usage: client_bench <dataPort> <controlPort>");
 
-// --- the sink's control channel -------------------------------------------------------------
-
-const control = await openControl(controlPort);
-
-function openControl(port: number): Promise<{ ask(cmd: string): Promise<string>; close(): void }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port, noDelay: true });
-    socket.setEncoding("utf8");
-    let buffered = "";
-    const waiters: ((line: string) => void)[] = [];
-    socket.on("data", (d: string) => {
-      buffered += d;
-      for (let i = buffered.indexOf("\n"); i !== -1; i = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        waiters.shift()?.(line);
-      }
-    });
-    socket.once("error", reject);
-    socket.once("connect", () =>
-      resolve({
-        ask(cmd) {
-          const reply = new Promise<string>((r) => waiters.push(r));
-          socket.write(cmd + "\n");
-          return reply;
-        },
-        close: () => socket.destroy(),
-      }));
-  });
-}
-
-async function sinkLines(): Promise<number> {
-  return Number((await control.ask("count")).split(" ")[1]);
-}
-
-async function resetSink(): Promise<void> {
-  await control.ask("reset");
-}
-
-/** Resolves when the sink has counted `n` lines, or rejects after `timeoutMs`. */
-async function waitForLines(n: number, timeoutMs = 60_000): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      control.ask(`wait ${n}`),
-      new Promise((_, reject) =>
-        timer = setTimeout(() => reject(new Error(`sink saw fewer than ${n} lines`)), timeoutMs)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const control = await openSinkControl(controlPort);
+const sinkLines = () => control.lines();
+const resetSink = () => control.reset();
+const waitForLines = (n: number, timeoutMs?: number) => control.waitForLines(n, timeoutMs);
 
 // --- helpers --------------------------------------------------------------------------------
 
@@ -118,16 +56,6 @@ function gc(): void {
 function detectRuntime(): "deno" | "bun" | "node" {
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
   return g.Deno ? "deno" : g.Bun ? "bun" : "node";
-}
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, HOST, () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function connect(options: ConstructorParameters<typeof Client>[1]): Promise<Client> {

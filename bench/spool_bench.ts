@@ -18,79 +18,20 @@
  */
 
 import * as fs from "node:fs";
-import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Client } from "../mod.ts";
+import { closedPort, HOST, openSinkControl, sendPoint } from "./sink_control.ts";
 
-const HOST = "127.0.0.1";
 const OVERFLOW_POINTS = 2_000_000;
 const ALWAYS_POINTS = 1_000_000;
-
-const METRICS = ["sys.cpu.user", "sys.cpu.system", "app.requests", "app.latency"];
-const CPUS = ["0", "1", "2", "3", "4", "5", "6", "7"];
-
-/** The point of client_bench.ts: three tags, a fresh tags object per call. */
-function sendPoint(client: Client, i: number): void {
-  client.send(METRICS[i & 3], i * 0.5, { host: "web01", dc: "eu-west-1", cpu: CPUS[i & 7] });
-}
 
 const [dataPort, controlPort] = process.argv.slice(-2).map(Number);
 if (!(dataPort > 0 && controlPort > 0)) throw new Error("usage: spool_bench spool <dataPort> <controlPort>");
 
-const control = await openControl(controlPort);
-
-function openControl(port: number): Promise<{ ask(cmd: string): Promise<string>; close(): void }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port, noDelay: true });
-    socket.setEncoding("utf8");
-    let buffered = "";
-    const waiters: ((line: string) => void)[] = [];
-    socket.on("data", (d: string) => {
-      buffered += d;
-      for (let i = buffered.indexOf("\n"); i !== -1; i = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        waiters.shift()?.(line);
-      }
-    });
-    socket.once("error", reject);
-    socket.once("connect", () =>
-      resolve({
-        ask(cmd) {
-          const reply = new Promise<string>((r) => waiters.push(r));
-          socket.write(cmd + "\n");
-          return reply;
-        },
-        close: () => socket.destroy(),
-      }));
-  });
-}
-
-async function waitForLines(n: number, timeoutMs = 120_000): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      control.ask(`wait ${n}`),
-      new Promise((_, reject) =>
-        timer = setTimeout(() => reject(new Error(`sink saw fewer than ${n} lines`)), timeoutMs)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, HOST, () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const control = await openSinkControl(controlPort);
+const waitForLines = (n: number, timeoutMs = 120_000) => control.waitForLines(n, timeoutMs);
 
 async function overflowAndReplay(dir: string) {
   const down = await closedPort();
@@ -105,7 +46,7 @@ async function overflowAndReplay(dir: string) {
   }
   const bytes = fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(join(dir, f)).size, 0);
 
-  await control.ask("reset");
+  await control.reset();
   const replayStart = performance.now();
   const replay = await Client.connect(HOST, { port: dataPort, hostTag: false, spool: { dir } });
   await waitForLines(OVERFLOW_POINTS);
@@ -129,7 +70,7 @@ async function endToEnd(dir: string | undefined): Promise<number> {
     qsize: 0,
     ...(dir && { spool: { dir, mode: "always" as const } }),
   });
-  await control.ask("reset");
+  await control.reset();
   const start = performance.now();
   for (let i = 0; i < ALWAYS_POINTS; i++) sendPoint(client, i);
   await waitForLines(ALWAYS_POINTS);
