@@ -144,6 +144,8 @@ async function measure(runtime, variant, ports, tcpControl) {
       p50: result.latency.p50,
       p99: result.latency.p99,
       cpu,
+      // The service's CPU time per request: less at the mercy of a starved load generator than req/s.
+      cpuUs: (cpu / 100) * 1e6 / result.requests.average,
       rss,
       errors: result.errors + result.timeouts + result.non2xx,
       sinkLines: lines,
@@ -187,6 +189,7 @@ try {
       for (const variant of VARIANTS) {
         const r = roundResults[variant];
         r.ratio = roundResults.none ? r.rps / roundResults.none.rps : NaN;
+        r.cpuExtraUs = roundResults.none ? r.cpuUs - roundResults.none.cpuUs : NaN;
         ((results[runtime] ??= {})[variant] ??= []).push(r);
       }
     }
@@ -219,6 +222,7 @@ writeFileSync(
   ) + "\n",
 );
 
+const signed = (x) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)}`;
 const pct = (x) => `${x >= 1 ? "+" : "−"}${Math.abs((x - 1) * 100).toFixed(0)} %`;
 const out = [];
 out.push(
@@ -227,9 +231,9 @@ out.push(
 );
 out.push("");
 out.push(
-  "| runtime | variant | req/s median (range) | vs none, same round: median (range) | p50 ms | p99 ms | CPU % | RSS MB | lines at telnet sink |",
+  "| runtime | variant | req/s median (range) | vs none, same round: median (range) | CPU µs/request (+ vs none) | p50 ms | p99 ms | CPU % | RSS MB | lines at telnet sink |",
 );
-out.push("|---|---|---|---|---|---|---|---|---|");
+out.push("|---|---|---|---|---|---|---|---|---|---|");
 for (const runtime of RUNTIMES) {
   for (const variant of VARIANTS) {
     const rs = results[runtime]?.[variant];
@@ -240,6 +244,8 @@ for (const runtime of RUNTIMES) {
     out.push(
       `| ${runtime} | ${LABELS[variant]} | ${k(median(rps))} (${range(rps, k)}) | ` +
         (variant === "none" ? "—" : `${pct(median(ratios))} (${range(ratios, pct)})`) +
+        ` | ${median(rs.map((r) => r.cpuUs)).toFixed(1)}` +
+        (variant === "none" ? "" : ` (${signed(median(rs.map((r) => r.cpuExtraUs)))})`) +
         ` | ${median(rs.map((r) => r.p50))} | ${median(rs.map((r) => r.p99))} | ` +
         `${median(rs.map((r) => r.cpu)).toFixed(0)} | ${median(rs.map((r) => r.rss)).toFixed(0)} | ` +
         `${["meters", "send", "otel"].includes(variant) ? median(rs.map((r) => r.sinkLines)) : "—"} |`,
