@@ -10,7 +10,7 @@ const SCENARIOS = 300;
 const BUDGET_MS = 10_000;
 
 describe("deterministic simulation", () => {
-  it("a seed decides everything: the same seed runs the same way twice", async () => {
+  it("a seed decides everything: the same seed runs the same way twice", { timeout: 120_000 }, async () => {
     for (const seed of [7, 1234, 99_001]) {
       const a = await runSeed(seed);
       const b = await runSeed(seed);
@@ -19,7 +19,9 @@ describe("deterministic simulation", () => {
     }
   });
 
-  it(`holds every invariant over up to ${SCENARIOS} scenarios (${BUDGET_MS / 1000} s budget)`, async () => {
+  it(`holds every invariant over up to ${SCENARIOS} scenarios (${BUDGET_MS / 1000} s budget)`, {
+    timeout: 300_000,
+  }, async () => {
     const summary = await runMany({
       first: 1,
       runs: SCENARIOS,
