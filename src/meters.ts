@@ -21,7 +21,9 @@ import {
 
 /** How the registry reads a kind of meter: whether it changed since its last report, and its lines. */
 export interface Reporter<M> {
+  /** Whether it holds anything its last report did not write. */
   changed(meter: M): boolean;
+  /** Writes its lines, and remembers what it wrote. */
   report(meter: M, emit: Emit): void;
 }
 

@@ -4,7 +4,8 @@
 // with dedup off (each point queued). A discarding transport; nothing is timed
 // but the loop. Usage: deno run -A bench/app/meters_micro.ts | bun … | node (24) …
 
-import { Client, type Transport } from "../../mod.ts";
+import { Client } from "../../mod.ts";
+import type { Transport } from "../../src/transport/types.ts";
 
 /** Connects at once and throws every write away. */
 const discard: Transport = {

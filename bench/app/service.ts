@@ -109,7 +109,7 @@ async function instrument(kind: string): Promise<Instrumented> {
       };
     }
     case "statsd": {
-      const { StatsD } = (await import("hot-shots")).default;
+      const StatsD = (await import("hot-shots")).default;
       const statsd = new StatsD({ host: "127.0.0.1", port: Number(udpPort), errorHandler: () => {} });
       return {
         observe: (route, status, ms) => {
