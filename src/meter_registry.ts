@@ -347,7 +347,9 @@ export class MeterRegistry {
   #start(): void {
     if (this.#running || this.#stop.signal.aborted) return;
     this.#running = true;
-    void this.#loop();
+    // Nothing in a report throws (each line's refusal is counted); a bug here must still not
+    // reach the host's unhandled-rejection handler: metrics never crash a service.
+    this.#loop().catch(() => this.#stop.abort());
   }
 
   async #loop(): Promise<void> {
