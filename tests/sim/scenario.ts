@@ -562,7 +562,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     await drainMicrotasks();
     if (sched.timers.size > 0) {
       fail(
-        "leak",
+        "leak-timer",
         `${sched.timers.size} timer(s) left after close() (due in ${
           [...sched.timers.values()].map((t) =>
             `${t.due - sched.mono} ms, made ${t.origin ?? "(--debug tells where)"}`
@@ -571,11 +571,11 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       );
     }
     const conns = [...net.open].filter((c) => c.pid === p.pid).length;
-    if (conns > 0) fail("leak", `${conns} connection(s) left open after close()`);
+    if (conns > 0) fail("leak-connection", `${conns} connection(s) left open after close()`);
     if (p.disk.exitListeners.size > 0) {
-      fail("leak", "the spool's exit listener is still installed after close()");
+      fail("leak-exit-hook", "the spool's exit listener is still installed after close()");
     }
-    if (p.disk.openFiles > 0) fail("leak", `${p.disk.openFiles} spool file(s) left open after close()`);
+    if (p.disk.openFiles > 0) fail("leak-file", `${p.disk.openFiles} spool file(s) left open after close()`);
     if (p.listeners !== 0) {
       fail("leak", `${p.listeners} listener(s) left on the client's signal after close()`);
     }
