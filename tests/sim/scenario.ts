@@ -577,7 +577,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     }
     if (p.disk.openFiles > 0) fail("leak-file", `${p.disk.openFiles} spool file(s) left open after close()`);
     if (p.listeners !== 0) {
-      fail("leak", `${p.listeners} listener(s) left on the client's signal after close()`);
+      fail("leak-listener", `${p.listeners} listener(s) left on the client's signal after close()`);
     }
     const left = s.queued - (p.spool?.unread ?? 0);
     if (left !== 0) fail("accounting", `after close() ${left} points are neither sent, dropped nor on disk`);
