@@ -46,7 +46,7 @@ export class LineError extends Error {
 
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const DIGITS = /^\d+$/;
+const TIMESTAMP = /^\d+(?:\.\d*)?$/;
 
 /**
  * Reads a value: an integer (a bigint when beyond 2^53, so no digit is lost)
@@ -75,12 +75,14 @@ export function parseValue(text: string): Value {
 }
 
 /**
- * Reads a timestamp: digits only (seconds, or 13 digits of milliseconds);
- * its range is checked by the encoder.
+ * Reads a timestamp: digits, seconds or 13 digits of milliseconds. What it
+ * may be is the encoder's rule, the client's own (see `formatTimestamp`): a
+ * fraction or 10 to 12 digits above 4294967295 are read here and refused
+ * there, with its explanation.
  *
  * @param text the timestamp as written
  * @returns the number
- * @throws {LineError} when the text is not digits
+ * @throws {LineError} when the text is not a number
  *
  * @example
  * ```ts
@@ -90,7 +92,7 @@ export function parseValue(text: string): Value {
  * ```
  */
 export function parseTimestamp(text: string): number {
-  if (!DIGITS.test(text)) throw new LineError(`timestamp ${JSON.stringify(text)} is not an integer`);
+  if (!TIMESTAMP.test(text)) throw new LineError(`timestamp ${JSON.stringify(text)} is not a number`);
   return Number(text);
 }
 

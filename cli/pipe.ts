@@ -34,7 +34,10 @@ Each line is one of:
   put <metric> <timestamp> <value> [tag=value…]     (the OpenTSDB telnet form)
   <metric> <timestamp> <value> [tag=value…]         (the tcollector form)
   <metric> <value> [tag=value…]                     (timestamped now)
-Blank lines and lines starting with # are skipped. Every point is checked
+Blank lines and lines starting with # are skipped. A timestamp is whole
+seconds (up to 4294967295) or 13 digits of milliseconds, as for the client:
+a fraction, or 10 to 12 digits above 4294967295 (which OpenTSDB would read as
+milliseconds of 1970-2001), is refused. Every point is checked
 before it is queued; a bad line is reported on stderr with its number and
 skipped. Points are written the way the client writes them (a value of
 1e3 goes out as 1000), with the host tag added to every point that has none

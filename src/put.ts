@@ -9,8 +9,11 @@
  *   on each UTF-16 unit: `é` yes; `٣`, a combining accent or a letter outside the
  *   BMP no — `isLetterOrDigit` was OpenTSDB 1.x, which had no `-`);
  * - 1 to `maxTags` (default 8) tags with unique keys;
- * - the timestamp is an integer from 1: ≤ 4294967295 is seconds, up to 13 digits
- *   is milliseconds (the telnet `put` refuses 0 as "invalid timestamp");
+ * - the timestamp is an integer from 1: ≤ 4294967295 is seconds, 13 digits are
+ *   milliseconds (the telnet `put` refuses 0 as "invalid timestamp"). OpenTSDB
+ *   reads 10 to 12 digits above 4294967295 as milliseconds of 1970-2001: never
+ *   what a caller means, so they are refused as ambiguous, and so is a fraction
+ *   (it would be cut off);
  * - integer values have at most 19 digits (int64); a float must contain `.`
  *   or `e`; NaN and ±Infinity are rejected;
  * - a line is at most 1023 bytes before its newline, or the server drops the
@@ -42,8 +45,10 @@ export type Tags =
 /** A point's time: seconds or milliseconds since the epoch, or a `Date`. */
 export type Timestamp = number | Date;
 
-/** Largest timestamp read as seconds; above it, up to 13 digits, milliseconds. */
+/** Largest timestamp read as seconds; from {@linkcode MIN_MILLISECONDS} on, milliseconds. */
 export const MAX_SECONDS = 4294967295;
+/** Smallest number timestamp read as milliseconds (13 digits); between it and `MAX_SECONDS`, ambiguous. */
+export const MIN_MILLISECONDS = 1000000000000;
 /** Largest timestamp OpenTSDB accepts (13 digits of milliseconds). */
 export const MAX_MILLISECONDS = 9999999999999;
 /** Longest line in bytes, without its newline: the server's frame limit is 1024. */
@@ -159,30 +164,65 @@ function checkValue(value: Value): void {
 /**
  * Turns a caller's timestamp into the integer OpenTSDB expects.
  *
- * A number up to 4294967295 is seconds, a larger one (up to 13 digits) is
- * milliseconds; a fractional number is truncated. A `Date` becomes seconds,
- * or milliseconds when `milliseconds` is true.
+ * A number is a whole number of seconds from 1 to 4294967295, or of
+ * milliseconds with 13 digits (1000000000000 to 9999999999999). Anything
+ * else is refused rather than guessed at: a fraction (it would be cut off),
+ * and 10 to 12 digits above 4294967295, which OpenTSDB would read as
+ * milliseconds of 1970-2001 (a timestamp in deciseconds or with a digit lost,
+ * most likely). A `Date` becomes seconds, or milliseconds when
+ * `milliseconds` is true, and is refused where the server would read it the
+ * other way: after 2106 in seconds, in the first 50 days of 1970 in milliseconds.
  *
  * @param ts seconds, milliseconds or a Date
  * @param milliseconds whether a Date keeps its milliseconds
  * @returns the timestamp as written on the wire
- * @throws {ValidationError} `INVALID_TIMESTAMP` when it is not positive, too large or not a number
+ * @throws {ValidationError} `INVALID_TIMESTAMP` when it is not positive, too large, ambiguous,
+ * fractional or not a number
  *
  * @example
  * ```ts
  * import { formatTimestamp } from "@x/potsdb";
  *
  * console.assert(formatTimestamp(1700000000) === 1700000000);
+ * console.assert(formatTimestamp(1700000000500) === 1700000000500);
  * console.assert(formatTimestamp(new Date(1700000000500)) === 1700000000);
  * console.assert(formatTimestamp(new Date(1700000000500), true) === 1700000000500);
  * ```
  */
 export function formatTimestamp(ts: Timestamp, milliseconds = false): number {
   let n: number;
-  if (typeof ts === "number") n = Math.trunc(ts);
-  else if (ts instanceof Date) {
+  if (typeof ts === "number") {
+    n = ts;
+    if (!Number.isInteger(n) && Number.isFinite(n)) {
+      throw new ValidationError(
+        "INVALID_TIMESTAMP",
+        "timestamp",
+        `timestamp ${ts} is not a whole number: pass whole seconds (Math.floor(Date.now() / 1000)), ` +
+          "13-digit milliseconds, or a Date",
+      );
+    }
+    if (n > MAX_SECONDS && n < MIN_MILLISECONDS) {
+      throw new ValidationError(
+        "INVALID_TIMESTAMP",
+        "timestamp",
+        `timestamp ${ts} is ambiguous: seconds go up to ${MAX_SECONDS} and milliseconds have 13 digits ` +
+          "(OpenTSDB would read it as milliseconds of 1970-2001); pass seconds, 13-digit milliseconds, or a Date",
+      );
+    }
+  } else if (ts instanceof Date) {
     const ms = ts.getTime();
     n = milliseconds ? ms : Math.floor(ms / 1000);
+    // The server tells seconds from milliseconds by size alone: a Date must land on its side.
+    if (milliseconds ? n >= 1 && n <= MAX_SECONDS : n > MAX_SECONDS && n <= MAX_MILLISECONDS) {
+      throw new ValidationError(
+        "INVALID_TIMESTAMP",
+        "timestamp",
+        milliseconds
+          ? `timestamp ${ts.toISOString()} in milliseconds is ${n}, which OpenTSDB reads as seconds`
+          : `timestamp ${ts.toISOString()} is after 2106-02-07: in seconds it is more than ${MAX_SECONDS}, ` +
+            "which OpenTSDB reads as milliseconds; use the milliseconds option",
+      );
+    }
   } else {
     throw new ValidationError(
       "INVALID_TIMESTAMP",

@@ -259,6 +259,49 @@ describe("potsdb pipe", () => {
     });
   });
 
+  it("takes timestamps by the client's rule: seconds or 13-digit milliseconds, nothing ambiguous", async () => {
+    await withServer(async (server) => {
+      const input = [
+        "put t.s 4294967295 1 a=b", // 1: the last second OpenTSDB reads as seconds
+        "put t.ms 1700000000123 2 a=b", // 2: 13 digits: milliseconds
+        "put t.amb 170000000000 3 a=b", // 3: 12 digits: ambiguous
+        "t.amb 17000000000 4 a=b", // 4: 11 digits: ambiguous
+        "put t.frac 1700000000.5 5 a=b", // 5: a fraction
+        "t.frac 1700000000.25 6 a=b", // 6: the tcollector form, a fraction
+      ].join("\n");
+      const r = await runCli(["pipe", "--tsd", `127.0.0.1:${server.port}`, "--no-host-tag"], {
+        stdin: input,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      await waitFor(
+        () => server.lines().filter((l) => l.startsWith("put ")).length >= 2,
+        HANG_GUARD_MS,
+        "2 lines",
+      );
+      assert.deepEqual(server.lines().filter((l) => l.startsWith("put ")), [
+        "put t.s 4294967295 1 a=b",
+        "put t.ms 1700000000123 2 a=b",
+      ]);
+      const reported = [...r.stderr.matchAll(/^potsdb pipe: line (\d+): /gm)].map((m) => Number(m[1]));
+      assert.deepEqual(reported, [3, 4, 5, 6]);
+      assert.match(r.stderr, /line 3: timestamp 170000000000 is ambiguous: .*13 digits/);
+      assert.match(r.stderr, /line 5: timestamp 1700000000\.5 is not a whole number/);
+      assert.match(r.stderr, /^potsdb pipe: 6 read, 2 sent, 4 invalid, 0 dropped$/m);
+      const send = await runCli([
+        "send",
+        "t",
+        "1",
+        "a=b",
+        "--timestamp",
+        "17000000000",
+        "--tsd",
+        `127.0.0.1:${server.port}`,
+      ]);
+      assert.equal(send.code, 1);
+      assert.match(send.stderr, /invalid point: timestamp 17000000000 is ambiguous/);
+    });
+  });
+
   it("passes clean input through byte for byte and exits 0, pausing while the queue is full", async () => {
     await withServer(async (server) => {
       const expected: string[] = [];

@@ -130,6 +130,7 @@ const timestamp: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: -10, max: 2 ** 32 }) },
   { weight: 2, arbitrary: fc.integer({ min: 1_000_000_000, max: 2 ** 31 - 1 }).map((s) => s * 1000 + 7) },
   { weight: 1, arbitrary: fc.maxSafeInteger() },
+  { weight: 1, arbitrary: fc.integer({ min: 2 ** 32 - 2, max: 1e12 + 1 }) },
   { weight: 1, arbitrary: fc.double() },
   {
     weight: 2,
@@ -222,9 +223,16 @@ function expect(p: Point, sanitize: boolean): Expected | undefined {
 
   let ts: number | "now";
   if (p.timestamp === undefined) ts = "now";
-  else if (typeof p.timestamp === "number") ts = Math.trunc(p.timestamp);
-  else if (p.timestamp instanceof Date) ts = Math.floor(p.timestamp.getTime() / 1000);
-  else return undefined;
+  else if (typeof p.timestamp === "number") {
+    // Whole seconds up to 4294967295 or 13-digit milliseconds; a fraction or 10 to 12 digits
+    // above 4294967295 is refused as ambiguous.
+    if (!Number.isInteger(p.timestamp)) return undefined;
+    ts = p.timestamp;
+    if (ts > 4294967295 && ts < 1e12) return undefined;
+  } else if (p.timestamp instanceof Date) {
+    ts = Math.floor(p.timestamp.getTime() / 1000);
+    if (ts > 4294967295 && ts <= MAX_TIMESTAMP) return undefined; // after 2106: read as milliseconds
+  } else return undefined;
   if (ts !== "now" && !(ts >= 1 && ts <= MAX_TIMESTAMP)) return undefined;
 
   const out = new Map<string, string>();
@@ -447,7 +455,11 @@ describe(`hostile input (${RUNS} cases per property)`, () => {
         fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
       ),
       tags: fc.dictionary(validName, validName, { maxKeys: 7 }),
-      timestamp: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: MAX_TIMESTAMP })),
+      timestamp: fc.oneof(
+        fc.constant(undefined),
+        fc.integer({ min: 1, max: 4294967295 }),
+        fc.integer({ min: 1e12, max: MAX_TIMESTAMP }),
+      ),
       wrapped: fc.boolean(),
     });
     const strict = new Capture(false);

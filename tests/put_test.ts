@@ -113,12 +113,50 @@ describe("values", () => {
 });
 
 describe("timestamps", () => {
-  it("keeps seconds and milliseconds, truncates fractions", () => {
+  it("keeps seconds (up to 4294967295) and 13-digit milliseconds", () => {
     assert.equal(formatTimestamp(TS), TS);
-    assert.equal(formatTimestamp(TS + 0.9), TS);
+    assert.equal(formatTimestamp(1), 1);
     assert.equal(formatTimestamp(1700000000123), 1700000000123);
     assert.equal(formatTimestamp(4294967295), 4294967295);
+    assert.equal(formatTimestamp(1000000000000), 1000000000000);
     assert.equal(formatTimestamp(9999999999999), 9999999999999);
+  });
+
+  it("refuses what is neither: 10 to 12 digits above 4294967295, and fractions", () => {
+    // OpenTSDB would take these for milliseconds of 1970-2001: most likely a mistake (deciseconds,
+    // seconds after 2106, a digit lost), never what the caller meant.
+    for (const t of [4294967296, 9999999999, 17000000000, 170000000000, 999999999999]) {
+      assert.throws(
+        () => formatTimestamp(t),
+        (e: unknown) =>
+          e instanceof ValidationError && e.code === "INVALID_TIMESTAMP" && /ambiguous/.test(e.message) &&
+          /4294967295/.test(e.message) && /13 digits/.test(e.message),
+        String(t),
+      );
+    }
+    // A fraction would be cut off without a word: refused, with what to pass instead.
+    for (const t of [TS + 0.9, TS + 0.5, 1700000000123.5, 0.5]) {
+      assert.throws(
+        () => formatTimestamp(t),
+        (e: unknown) =>
+          e instanceof ValidationError && e.code === "INVALID_TIMESTAMP" && /whole/.test(e.message) &&
+          /Math\.floor/.test(e.message),
+        String(t),
+      );
+    }
+    rejects(() => encodePut("m", 1, { a: "b" }, 17000000000), "INVALID_TIMESTAMP");
+    rejects(() => encodePut("m", 1, { a: "b" }, TS + 0.5), "INVALID_TIMESTAMP");
+    // A Date is never ambiguous, but must land where the server reads it as meant.
+    const after2106 = new Date((4294967295 + 1) * 1000);
+    rejects(() => formatTimestamp(after2106), "INVALID_TIMESTAMP"); // seconds beyond 4294967295: read as ms
+    assert.equal(formatTimestamp(after2106, true), 4294967296000);
+    rejects(() => formatTimestamp(new Date(86_400_000), true), "INVALID_TIMESTAMP"); // 1970-01-02 in ms: read as s
+    assert.equal(formatTimestamp(new Date(86_400_000)), 86400);
+    assert.equal(
+      formatTimestamp(new Date(999_999_999_999), true),
+      999999999999,
+      "a Date of 2001 in ms is ms",
+    );
   });
 
   it("turns a Date into seconds, or milliseconds on request", () => {
