@@ -822,6 +822,7 @@ export class Client extends EventTarget {
       ["potsdb.client.dropped", s.dropped.closed, { reason: "closed" }],
       ["potsdb.client.dropped", s.dropped.rejected, { reason: "rejected" }],
       ["potsdb.client.dropped", s.dropped.duplicate, { reason: "duplicate" }],
+      ["potsdb.client.dropped", s.dropped.spoolFull, { reason: "spoolFull" }],
     ];
     const queue = this.#writer.queue;
     if (queue.capacity !== 0 && queue.length + points.length > queue.capacity) {

@@ -453,18 +453,19 @@ describe("selfMetricsMs", () => {
       `put potsdb.client.dropped ${at} 0 reason=closed svc=api host=web1`,
       `put potsdb.client.dropped ${at} 0 reason=rejected svc=api host=web1`,
       `put potsdb.client.dropped ${at} 1 reason=duplicate svc=api host=web1`,
+      `put potsdb.client.dropped ${at} 0 reason=spoolFull svc=api host=web1`,
     ]);
     // The same second again (a clock that stood still): sent, never counted as duplicates.
     clock.time -= 10_000;
     await clock.tick(10_000);
     const s = await c.close();
-    assert.equal(t.lines().length, 17);
-    assert.equal(s.selfMetrics.points, 16);
+    assert.equal(t.lines().length, 19);
+    assert.equal(s.selfMetrics.points, 18);
     assert.equal(s.dropped.duplicate, 1);
-    assert.equal(s.accepted, 18);
+    assert.equal(s.accepted, 20);
     balanced(s);
     await clock.tick(10_000);
-    assert.equal(t.lines().length, 17, "no round after close()");
+    assert.equal(t.lines().length, 19, "no round after close()");
   });
 
   it("skips a round when the queue has no room: the caller's points stay", async () => {
