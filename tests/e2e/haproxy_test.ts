@@ -223,12 +223,18 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
     }
   };
   const all = ["tsd0", "tsd1", "tsd2"];
+  // Every TSD running and in service, whatever an earlier scenario that failed half-way left.
+  const allUp = async () => {
+    await Promise.all(tsds.map((t) => t.start()));
+    for (const name of all) await haproxy!.ready(name);
+    await waitServers("UP", all);
+  };
 
   // A rolling restart: each TSD stopped (SIGTERM), its clients cut by HAProxy once the health check
   // fails, started again. With `drain`, HAProxy takes the TSD out and closes its sessions first, and
   // the TSD is stopped once its clients have moved, as a deploy through a load balancer should do.
   const rollingRestart = async (drain: boolean) => {
-    await waitServers("UP", all);
+    await allUp();
     const stream = new Stream(haproxy!.port);
     let stats: ClientStats[];
     let confirmedBefore: number[] = [];
@@ -284,8 +290,7 @@ describe(`e2e behind HAProxy, three InfluxDB TSDs (${runtime})`, { timeout: 6 * 
   });
 
   it("no backend: attempts keep to the backoff, CPU stays low, what was kept is delivered", async () => {
-    await Promise.all(tsds.map((t) => t.start()));
-    await waitServers("UP", all);
+    await allUp();
     const stream = new Stream(haproxy!.port);
     let stats: ClientStats[];
     let windowMs = 0;
