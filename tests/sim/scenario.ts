@@ -234,6 +234,8 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   let closed = false;
   let closedStats: ClientStats | undefined;
   let diskFaulted = false;
+  // Whether every server answers probes (so nothing is unconfirmed for want of an answer).
+  let everyServerAnswers = drawn.servers.every((s) => s.answers);
   // Model of what was sent: each good point has a unique id (its value).
   const sentBy = new Map<number, { series: string; pid: number; dupDropped: boolean }>();
   const latestTs = new Map<string, number>();
@@ -541,6 +543,8 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     const start = sched.mono;
     let done = false;
     const signal = op.abort ? AbortSignal.abort() : undefined;
+    const unconfirmedBefore = p.client.stats().unconfirmed;
+    const spoolActive = p.spool?.active === true;
     const closing = p.client.close({ timeoutMs: op.timeoutMs, signal }).then((s) => {
       done = true;
       closedStats = s;
@@ -578,6 +582,19 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     if (p.disk.openFiles > 0) fail("leak-file", `${p.disk.openFiles} spool file(s) left open after close()`);
     if (p.listeners !== 0) {
       fail("leak-listener", `${p.listeners} listener(s) left on the client's signal after close()`);
+    }
+    // With a spool, lines kept for replay (written, not yet answered) stay on disk at close for
+    // the next process: a close deadline does not let them go as unconfirmed (#20.14).
+    if (
+      drawn.spool && spoolActive && !diskFaulted && everyServerAnswers &&
+      s.unconfirmed > unconfirmedBefore
+    ) {
+      fail(
+        "close-keeps",
+        `close() let ${
+          s.unconfirmed - unconfirmedBefore
+        } kept lines go as unconfirmed instead of keeping them in the spool`,
+      );
     }
     const left = s.queued - (p.spool?.unread ?? 0);
     if (left !== 0) fail("accounting", `after close() ${left} points are neither sent, dropped nor on disk`);
@@ -625,6 +642,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           break;
         case "server":
           net.servers.set(hosts[op.host], { ...op.cfg });
+          if (!op.cfg.answers) everyServerAnswers = false;
           break;
         case "flush": {
           const f = { deadline: sched.mono + (op.abort ? 0 : op.timeoutMs), settled: false, pid: p.pid };
