@@ -33,6 +33,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { availableParallelism } from "node:os";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -46,7 +47,8 @@ const blocksDir = join(work, "blocks");
 const outDir = join(work, "build"); // tsc output: Node 20's runs and the server helper
 const RUNTIMES = ["node20", "node22", "node24", "deno", "bun"];
 const RUN_TIMEOUT_MS = 30_000;
-const PARALLEL = 4;
+// Runs wait on the network and on timers as much as they compute: more of them than cores keeps the CPU busy.
+const PARALLEL = Number(process.env.DOCS_CHECK_JOBS) || Math.max(4, 3 * availableParallelism());
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const machineNode = process.env.npm_node_execpath || process.execPath;
 const commands = {
