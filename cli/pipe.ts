@@ -48,11 +48,16 @@ nothing is dropped while the server is slow or away (or --mps holds it
 back); with --no-wait reading never pauses and the oldest queued points are
 dropped instead, for live feeds that must never block their producer.
 
+A point that repeats the metric, tags and second of one already sent is
+dropped as a duplicate, as potsdb does (OpenTSDB keeps one value per series
+and second); --no-dedup sends every line.
+
 At the end a summary goes to stderr: read (non-blank lines), sent (written
-to the connection), invalid, dropped.
+to the connection), invalid, dropped (with how many were duplicates).
 
 Options:
   --no-wait           never pause reading; drop the oldest points when the queue is full
+  --no-dedup          send repeats of a metric, tags and second too (default: dropped)
 ${CLIENT_OPTIONS_HELP}
 
 Exit status: 0 when every line was valid and sent, 1 when some line was
@@ -80,7 +85,11 @@ const TROUBLE_REPORT_INTERVAL_MS = 10_000;
  * ```
  */
 export async function pipe(argv: readonly string[]): Promise<number> {
-  const { positionals, options } = parseArgs(argv, { ...CLIENT_OPTION_SPEC, "no-wait": "flag" });
+  const { positionals, options } = parseArgs(argv, {
+    ...CLIENT_OPTION_SPEC,
+    "no-wait": "flag",
+    "no-dedup": "flag",
+  });
   if (options.has("help")) {
     process.stdout.write(PIPE_HELP);
     return 0;
@@ -88,6 +97,7 @@ export async function pipe(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`pipe takes no arguments, got ${positionals[0]}`);
   const settings = clientSettings(options, process.env);
   const wait = !options.has("no-wait");
+  if (options.has("no-dedup")) settings.clientOptions.dedup = false;
   const qsize = settings.clientOptions.qsize ?? 100_000;
   const client = makeClient(settings);
   const stopReporting = reportTrouble(client, settings.tsd.join(","));
@@ -167,6 +177,8 @@ async function roomInQueue(client: Client, qsize: number, signal: AbortSignal): 
 
 function summary(read: number, invalid: number, stats: ClientStats): string {
   let text = `${read} read, ${stats.sent} sent, ${invalid} invalid, ${stats.dropped.total} dropped`;
+  const duplicates = stats.dropped.duplicate;
+  if (duplicates > 0) text += ` (${duplicates} duplicate${duplicates === 1 ? "" : "s"}: see --no-dedup)`;
   if (stats.reconnects > 0) text += `, ${stats.reconnects} reconnect${stats.reconnects === 1 ? "" : "s"}`;
   if (stats.serverErrors > 0) text += `, ${stats.serverErrors} server error line(s)`;
   return text;

@@ -302,6 +302,35 @@ describe("potsdb pipe", () => {
     });
   });
 
+  it("drops repeats of a metric, tags and second and says so; --no-dedup sends them", async () => {
+    await withServer(async (server) => {
+      const input = ["put d 1700000000 1 a=b", "put d 1700000000 2 a=b", "put d 1700000000 3 a=b", ""].join(
+        "\n",
+      );
+      const tsd = `127.0.0.1:${server.port}`;
+      const deduped = await runCli(["pipe", "--tsd", tsd, "--no-host-tag"], { stdin: input });
+      assert.equal(deduped.code, 1, "two points were not delivered");
+      assert.match(
+        deduped.stderr,
+        /^potsdb pipe: 3 read, 1 sent, 0 invalid, 2 dropped \(2 duplicates: see --no-dedup\)$/m,
+      );
+      const all = await runCli(["pipe", "--tsd", tsd, "--no-host-tag", "--no-dedup"], { stdin: input });
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(all.stderr, /^potsdb pipe: 3 read, 3 sent, 0 invalid, 0 dropped$/m);
+      await waitFor(
+        () => server.lines().filter((l) => l.startsWith("put ")).length >= 4,
+        HANG_GUARD_MS,
+        "4 lines",
+      );
+      assert.deepEqual(server.lines().filter((l) => l.startsWith("put ")), [
+        "put d 1700000000 1 a=b",
+        "put d 1700000000 1 a=b",
+        "put d 1700000000 2 a=b",
+        "put d 1700000000 3 a=b",
+      ]);
+    });
+  });
+
   it("passes clean input through byte for byte and exits 0, pausing while the queue is full", async () => {
     await withServer(async (server) => {
       const expected: string[] = [];
@@ -353,8 +382,9 @@ describe("potsdb pipe", () => {
     const port = await closedPort();
     const input = Array.from({ length: 10 }, (_, i) => `test.drop ${i} k=v\n`).join("");
     const r = await runCli(
-      // The refusal must be seen before the deadline: 2 s leaves a loaded machine room.
-      ["pipe", "--tsd", `127.0.0.1:${port}`, "--qsize", "3", "--no-wait", "--timeout", "2"],
+      // The refusal must be seen before the deadline: 2 s leaves a loaded machine room. The
+      // points are timestamped now, most in one second: --no-dedup, or they would be duplicates.
+      ["pipe", "--tsd", `127.0.0.1:${port}`, "--qsize", "3", "--no-wait", "--timeout", "2", "--no-dedup"],
       { stdin: input },
     );
     assert.equal(r.code, 1);
