@@ -64,40 +64,7 @@ export async function startInfluxdb(options: InfluxdbOptions = {}): Promise<Infl
   const parent = process.env[TSDB_TMPDIR_ENV] || tmpdir();
   mkdirSync(parent, { recursive: true });
   const dir = mkdtempSync(join(parent, "potsdb-influx-"));
-  const config = join(dir, "influxdb.conf");
-  writeFileSync(
-    config,
-    `reporting-enabled = false
-bind-address = "${host}:${rpcPort}"
-[meta]
-  dir = "${dir}/meta"
-  logging-enabled = false
-[data]
-  dir = "${dir}/data"
-  wal-dir = "${dir}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  enabled = true
-  bind-address = "${host}:${httpPort}"
-  log-enabled = false
-  pprof-enabled = false
-[logging]
-  level = "warn"
-[[opentsdb]]
-  enabled = true
-  bind-address = "${host}:${opentsdbPort}"
-  database = "${DATABASE}"
-  batch-size = ${options.batchSize ?? 1000}
-  batch-timeout = "${options.batchTimeout ?? "100ms"}"
-  log-point-errors = true
-`,
-  );
+  const config = writeInfluxConfig(dir, { host, rpcPort, httpPort, opentsdbPort }, options);
   const url = `http://${host}:${httpPort}`;
   let log = "";
   const child: ChildProcess = spawn(binary, ["-config", config], { stdio: ["ignore", "ignore", "pipe"] });
@@ -105,22 +72,7 @@ bind-address = "${host}:${rpcPort}"
   child.stderr!.on("data", (d: string) => log = (log + d).slice(-8000));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
 
-  const query = async (q: string, epoch = "ms", method = "GET"): Promise<InfluxSeries[]> => {
-    const response = await httpGet(
-      `${url}/query?db=${DATABASE}&epoch=${epoch}&q=${encodeURIComponent(q)}`,
-      {},
-      method,
-    );
-    const body = JSON.parse(response.body) as {
-      error?: string;
-      results?: { error?: string; series?: InfluxSeries[] }[];
-    };
-    const error = body.error ?? body.results?.[0]?.error;
-    if (response.status !== 200 || error) {
-      throw new Error(`${q}: HTTP ${response.status} ${error ?? response.body}`);
-    }
-    return body.results?.[0]?.series ?? [];
-  };
+  const query = influxQuery(url);
   const influx: Influxdb = {
     host,
     httpPort,
@@ -153,17 +105,101 @@ bind-address = "${host}:${rpcPort}"
   }
   return influx;
 
-  // The HTTP API answers, the database exists (the opentsdb service would make it only at its
-  // first write, and queries before that fail), and the opentsdb port accepts connections.
-  async function ready(): Promise<boolean> {
-    try {
-      if ((await httpGet(`${url}/ping`)).status !== 204) return false;
-      await query(`CREATE DATABASE "${DATABASE}"`, "ms", "POST");
-      return await accepts(host, opentsdbPort);
-    } catch {
-      return false;
-    }
+  function ready(): Promise<boolean> {
+    return influxReady(url, host, opentsdbPort).catch(() => false);
   }
+}
+
+/** The loopback ports one InfluxDB listens on. */
+export interface InfluxPorts {
+  host: string;
+  /** The meta service's RPC port (top-level bind-address). */
+  rpcPort: number;
+  httpPort: number;
+  /** The opentsdb service's port. */
+  opentsdbPort: number;
+}
+
+/**
+ * Writes `dir/influxdb.conf`: data, meta and WAL under `dir`, every listener on loopback, the
+ * opentsdb service on, reporting and the other services off. Returns the file's path.
+ */
+export function writeInfluxConfig(
+  dir: string,
+  p: InfluxPorts,
+  options: Pick<InfluxdbOptions, "batchSize" | "batchTimeout"> = {},
+): string {
+  const config = join(dir, "influxdb.conf");
+  writeFileSync(
+    config,
+    `reporting-enabled = false
+bind-address = "${p.host}:${p.rpcPort}"
+[meta]
+  dir = "${dir}/meta"
+  logging-enabled = false
+[data]
+  dir = "${dir}/data"
+  wal-dir = "${dir}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[subscriber]
+  enabled = false
+[continuous_queries]
+  enabled = false
+[http]
+  enabled = true
+  bind-address = "${p.host}:${p.httpPort}"
+  log-enabled = false
+  pprof-enabled = false
+[logging]
+  level = "warn"
+[[opentsdb]]
+  enabled = true
+  bind-address = "${p.host}:${p.opentsdbPort}"
+  database = "${DATABASE}"
+  batch-size = ${options.batchSize ?? 1000}
+  batch-timeout = "${options.batchTimeout ?? "100ms"}"
+  log-point-errors = true
+`,
+  );
+  return config;
+}
+
+/**
+ * InfluxQL against the opentsdb database at `url`: the first statement's series, timestamps in
+ * `epoch` units; an error answer throws.
+ */
+export function influxQuery(
+  url: string,
+): (q: string, epoch?: "ms" | "ns", method?: "GET" | "POST") => Promise<InfluxSeries[]> {
+  return async (q, epoch = "ms", method = "GET") => {
+    const response = await httpGet(
+      `${url}/query?db=${DATABASE}&epoch=${epoch}&q=${encodeURIComponent(q)}`,
+      {},
+      method,
+    );
+    const body = JSON.parse(response.body) as {
+      error?: string;
+      results?: { error?: string; series?: InfluxSeries[] }[];
+    };
+    const error = body.error ?? body.results?.[0]?.error;
+    if (response.status !== 200 || error) {
+      throw new Error(`${q}: HTTP ${response.status} ${error ?? response.body}`);
+    }
+    return body.results?.[0]?.series ?? [];
+  };
+}
+
+/**
+ * Whether the InfluxDB at `url` is ready for the tests: the HTTP API answers, the database
+ * exists (the opentsdb service would make it only at its first write, and queries before that
+ * fail), and the opentsdb port accepts connections.
+ */
+export async function influxReady(url: string, host: string, opentsdbPort: number): Promise<boolean> {
+  if ((await httpGet(`${url}/ping`)).status !== 204) return false;
+  await influxQuery(url)(`CREATE DATABASE "${DATABASE}"`, "ms", "POST");
+  return await accepts(host, opentsdbPort);
 }
 
 /** Whether a TCP connect to the port succeeds (closed at once). */

@@ -4,10 +4,8 @@
 // only; the data directory is named potsdb-influx-* under POTSDB_TSDB_TMPDIR
 // (or the system's temp dir), where .ci/run finds a leftover process.
 
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { accepts, type InfluxSeries } from "../../scripts/influxdb.ts";
-import { ensureBinary, freePort, httpGet } from "../../scripts/tsdb.ts";
+import { influxQuery, influxReady, type InfluxSeries, writeInfluxConfig } from "../../scripts/influxdb.ts";
+import { ensureBinary, freePort } from "../../scripts/tsdb.ts";
 import { launch, serverDir } from "./daemon.ts";
 
 /** A restartable InfluxDB whose opentsdb service takes telnet `put`. */
@@ -31,8 +29,6 @@ export interface InfluxTsd {
   dispose(): Promise<void>;
 }
 
-const DATABASE = "opentsdb";
-
 /** Options of {@linkcode startInfluxTsd}. */
 export interface InfluxTsdOptions {
   /** Points the opentsdb service buffers before writing. Default 100. */
@@ -49,66 +45,19 @@ export async function startInfluxTsd(options: InfluxTsdOptions = {}): Promise<In
   const host = "127.0.0.1";
   const [rpcPort, httpPort, opentsdbPort] = [await freePort(), await freePort(), await freePort()];
   const dir = serverDir("potsdb-influx-");
-  const config = join(dir, "influxdb.conf");
-  writeFileSync(
-    config,
-    `reporting-enabled = false
-bind-address = "${host}:${rpcPort}"
-[meta]
-  dir = "${dir}/meta"
-  logging-enabled = false
-[data]
-  dir = "${dir}/data"
-  wal-dir = "${dir}/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  bind-address = "${host}:${httpPort}"
-  log-enabled = false
-[logging]
-  level = "warn"
-[[opentsdb]]
-  enabled = true
-  bind-address = "${host}:${opentsdbPort}"
-  database = "${DATABASE}"
-  batch-size = ${options.batchSize ?? 100}
-  batch-timeout = "${options.batchTimeout ?? "50ms"}"
-`,
-  );
+  const config = writeInfluxConfig(dir, { host, rpcPort, httpPort, opentsdbPort }, {
+    batchSize: options.batchSize ?? 100,
+    batchTimeout: options.batchTimeout ?? "50ms",
+  });
   const url = `http://${host}:${httpPort}`;
-  const query = async (q: string, method = "GET"): Promise<InfluxSeries[]> => {
-    const response = await httpGet(
-      `${url}/query?db=${DATABASE}&epoch=ms&q=${encodeURIComponent(q)}`,
-      {},
-      method,
-    );
-    const body = JSON.parse(response.body) as {
-      error?: string;
-      results?: { error?: string; series?: InfluxSeries[] }[];
-    };
-    const error = body.error ?? body.results?.[0]?.error;
-    if (response.status !== 200 || error) {
-      throw new Error(`${q}: HTTP ${response.status} ${error ?? response.body}`);
-    }
-    return body.results?.[0]?.series ?? [];
-  };
+  const query = influxQuery(url);
   const proc = await launch({
     name: "influxd",
     dir,
     binary,
     args: ["-config", config],
     stopGraceMs: options.stopGraceMs ?? 2000,
-    async ready() {
-      if ((await httpGet(`${url}/ping`)).status !== 204) return false;
-      // The service makes its database only at its first write; queries before that fail.
-      await query(`CREATE DATABASE "${DATABASE}"`, "POST");
-      return await accepts(host, opentsdbPort);
-    },
+    ready: () => influxReady(url, host, opentsdbPort),
   });
   return {
     host,
