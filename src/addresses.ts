@@ -1,8 +1,9 @@
 /**
  * Which address the writer connects to next. With several TSDs, clients
  * start at different ones (so a fleet does not pile onto the first), an
- * address that failed or stalled cools down with its own backoff while the
- * others work, and a rebalance moves to another address at random.
+ * address cools down with its own backoff after every failed connect and
+ * every end of a connection (a clean close included) while the others work,
+ * and a rebalance moves to another address at random.
  *
  * @module
  */
@@ -22,7 +23,28 @@ interface Entry {
   backoff: Backoff;
   /** Not tried again before this time (clock ms). */
   coolUntil: number;
+  /** Its server answered a probe (and has not stalled since). */
+  answers: boolean;
 }
+
+/** Why a connection ended. */
+export type EndReason = "error" | "closed" | "stalled" | "rebalance" | "stop";
+
+/** How a connection ended, as {@linkcode AddressBook.ended} weighs it. */
+export interface ConnectionEnd {
+  /** Why it ended. */
+  reason: EndReason;
+  /** How long it was open, in ms. */
+  lifetimeMs: number;
+  /** Whether its server answered a probe on it. */
+  answered: boolean;
+}
+
+/**
+ * A connection open at least this long was healthy: its end is no failure in
+ * a row, and the next attempt waits only the backoff's first step.
+ */
+export const HEALTHY_MS = 1000;
 
 // Clients made in one process take successive start addresses from a random base: across
 // machines the base spreads them, and within one process they spread evenly.
@@ -41,6 +63,8 @@ let spread = Math.floor(Math.random() * 1_000_000);
  * book.failed(first); // cools down: the other one is next, at once
  * const { address, waitMs } = book.next();
  * console.assert(address !== first && waitMs === 0);
+ * book.ended(address, { reason: "closed", lifetimeMs: 5, answered: false });
+ * console.assert(book.next().waitMs > 0); // closed at once: both cool down
  * ```
  */
 export class AddressBook {
@@ -65,6 +89,7 @@ export class AddressBook {
       address,
       backoff: new Backoff(backoff, random),
       coolUntil: 0,
+      answers: false,
     }));
     this.#now = now;
     this.#random = random;
@@ -95,29 +120,84 @@ export class AddressBook {
   }
 
   /**
-   * A connect to `address` failed, or its connection stalled: it cools
-   * down, for longer after each failure in a row.
+   * A connect to `address` failed: it cools down, for longer after each
+   * failure in a row, and the next address is tried first.
    *
    * @param address the address as `next()` returned it
    */
   failed(address: Address): void {
-    const entry = this.#entries.find((e) => e.address === address);
+    const entry = this.#entry(address);
     if (entry === undefined) return;
     entry.coolUntil = this.#now() + entry.backoff.next();
-    if (this.#entries.length > 1) this.#index = (this.#entries.indexOf(entry) + 1) % this.#entries.length;
+    this.#passOver(entry);
   }
 
   /**
-   * A connection to `address` was opened: its cool-down starts again from
-   * the shortest.
+   * A connection to `address` was opened: it is ready for the next attempt
+   * (it no longer cools down). Its backoff does not start over here: only a
+   * connection that proves healthy resets it (see {@linkcode AddressBook.ended}).
    *
    * @param address the address as `next()` returned it
    */
   connected(address: Address): void {
-    const entry = this.#entries.find((e) => e.address === address);
+    const entry = this.#entry(address);
+    if (entry !== undefined) entry.coolUntil = 0;
+  }
+
+  /**
+   * A connection to `address` ended, for whatever reason: it cools down
+   * before the next attempt, whatever the reason, so that attempts stay at
+   * the backoff's pace. Its backoff starts again from the shortest only when
+   * the connection proved healthy (its server answered a probe, or it lived
+   * {@linkcode HEALTHY_MS}); a connection closed soon after it opened (an
+   * overloaded server, a balancer with no backend) counts as a failure in a row.
+   * A stall makes the next attempt go elsewhere, and the address must prove
+   * again that it answers probes.
+   *
+   * @param address the address as `next()` returned it
+   * @param end why the connection ended, how long it lived, whether its server answered
+   */
+  ended(address: Address, end: ConnectionEnd): void {
+    const entry = this.#entry(address);
     if (entry === undefined) return;
+    if (end.answered || end.lifetimeMs >= HEALTHY_MS) entry.backoff.reset();
+    entry.coolUntil = this.#now() + entry.backoff.next();
+    if (end.reason === "stalled") {
+      entry.answers = false;
+      this.#passOver(entry);
+    }
+  }
+
+  /**
+   * The server at `address` answered a probe: it is healthy (its backoff
+   * starts over), and an unanswered probe there later means a stall.
+   *
+   * @param address the address as `next()` returned it
+   */
+  answered(address: Address): void {
+    const entry = this.#entry(address);
+    if (entry === undefined) return;
+    entry.answers = true;
     entry.backoff.reset();
-    entry.coolUntil = 0;
+  }
+
+  /**
+   * Whether the server at `address` answered a probe, and has not stalled since.
+   *
+   * @param address the address as `next()` returned it
+   * @returns true when an unanswered probe there means a stall
+   */
+  answers(address: Address): boolean {
+    return this.#entry(address)?.answers ?? false;
+  }
+
+  #entry(address: Address): Entry | undefined {
+    return this.#entries.find((e) => e.address === address);
+  }
+
+  /** With several addresses, the next attempt goes to the one after `entry`. */
+  #passOver(entry: Entry): void {
+    if (this.#entries.length > 1) this.#index = (this.#entries.indexOf(entry) + 1) % this.#entries.length;
   }
 
   /**

@@ -46,6 +46,13 @@ export interface FlushOptions {
   timeoutMs?: number;
   /** Gives up early when aborted. */
   signal?: AbortSignal;
+  /**
+   * `flush()` only: wait also for the server's answer to a `version` probe
+   * confirming the points (OpenTSDB, InfluxDB), not only for them to be
+   * written. Where the server does not answer (VictoriaMetrics) it resolves
+   * once that is known; check `stats().confirmed` and `unconfirmed`.
+   */
+  confirmed?: boolean;
 }
 
 /**
@@ -239,9 +246,8 @@ export class Client extends EventTarget {
   #closing: Promise<ClientStats> | undefined;
   #serverErrors = 0;
   #listenerErrors = 0;
-  #lastError: PotsdbError | undefined;
-  /** Pending flushes: each one's resolve, and the sequence number it waits for. */
-  readonly #waiters = new Map<() => void, number>();
+  /** Pending flushes: each one's resolve, the sequence number it waits for, and whether for answers. */
+  readonly #waiters = new Map<() => void, { target: number; confirmed: boolean }>();
   #dropPending = 0;
   #duplicates = 0;
   #duplicatePending = 0;
@@ -273,7 +279,7 @@ export class Client extends EventTarget {
     // The spool's failures reach listeners added after the constructor: reported a task later.
     this.#spool = o.spool && spoolFactory()!(o.spool, (error) =>
       queueMicrotask(() => {
-        this.#lastError = error;
+        this.#writer.lastError = error;
         this.#emit("error", error);
       }));
     this.#writer = new Writer({
@@ -282,14 +288,11 @@ export class Client extends EventTarget {
       events: {
         connect: (address) => this.#emit("connect", address),
         disconnect: (error) => this.#emit("disconnect", error),
-        connectError: (error) => {
-          this.#lastError = error;
-          this.#emit("error", error);
-        },
+        connectError: (error) => this.#emit("error", error),
         serverLine: (line) => {
           this.#serverErrors++;
           const error = new ServerError(line);
-          this.#lastError = error;
+          this.#writer.lastError = error;
           this.#emit("server-error", error);
         },
         progress: () => this.#settleWaiters(),
@@ -514,15 +517,18 @@ export class Client extends EventTarget {
     if (report !== undefined) {
       return report.then(() => this.#flush(options.timeoutMs ?? this.#closeTimeoutMs, options.signal));
     }
-    return this.#flush(options.timeoutMs ?? this.#closeTimeoutMs, options.signal);
+    return this.#flush(options.timeoutMs ?? this.#closeTimeoutMs, options.signal, options.confirmed === true);
   }
 
-  #flush(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  #flush(timeoutMs: number, signal?: AbortSignal, confirmed = false): Promise<void> {
     const target = this.#writer.accepted;
-    if (this.#writer.firstPending >= target) return Promise.resolve();
+    if (confirmed) this.#writer.confirmSoon();
+    if ((confirmed ? this.#writer.firstUnconfirmed : this.#writer.firstPending) >= target) {
+      return Promise.resolve();
+    }
     let waiter!: () => void;
     const settled = new Promise<void>((resolve) => waiter = resolve);
-    this.#waiters.set(waiter, target);
+    this.#waiters.set(waiter, { target, confirmed });
     const timeout = new AbortController();
     const timer = setTimeout(
       // The points this flush covers, not those queued after it.
@@ -538,8 +544,10 @@ export class Client extends EventTarget {
 
   #settleWaiters(): void {
     if (this.#waiters.size === 0) return;
-    const first = this.#writer.firstPending;
-    for (const [resolve, target] of this.#waiters) if (first >= target) resolve();
+    const w = this.#writer;
+    for (const [resolve, { target, confirmed }] of this.#waiters) {
+      if ((confirmed ? w.firstUnconfirmed : w.firstPending) >= target) resolve();
+    }
   }
 
   /**
@@ -644,7 +652,7 @@ export class Client extends EventTarget {
       listenerErrors: this.#listenerErrors,
       meters: this.#meters.stats(),
       connected: w.connected,
-      lastError: this.#lastError ?? w.lastError,
+      lastError: w.lastError,
       spooled: w.spooled,
       ...(spool && {
         spool: {
@@ -837,7 +845,7 @@ export class Client extends EventTarget {
       }
     } catch (e) {
       // Only a prefix long enough to make these lines too long gets here.
-      this.#lastError = e as PotsdbError;
+      this.#writer.lastError = e as PotsdbError;
       this.#selfSkipped++;
     }
   }

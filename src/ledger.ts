@@ -91,6 +91,15 @@ export class InFlightLedger {
   }
 
   /**
+   * The oldest batch to retry, left where it is.
+   *
+   * @returns the batch, or `undefined` when none waits
+   */
+  peekRetry(): SeqBatch | undefined {
+    return this.#retry[0];
+  }
+
+  /**
    * Keeps a written batch until the server acknowledges it.
    *
    * @param batch the batch `confirm()` returned

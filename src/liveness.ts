@@ -18,8 +18,15 @@ export type LivenessAction = "probe" | "stalled" | "silent" | undefined;
 export const PROBE = new TextEncoder().encode("version\n");
 
 /**
+ * InfluxDB 1.x's whole answer to `version`, sent without a line ending
+ * (`lineSplitter` in `runtime.ts` cuts it off as a line of its own).
+ */
+export const INFLUXDB_ANSWER = "InfluxDB TSDB proxy";
+
+/**
  * Whether a server line is the first line of OpenTSDB's answer to
- * `version` (`net.opentsdb.tools 2.4.0 built at revision …`).
+ * `version` (`net.opentsdb.tools 2.4.0 built at revision …`), or InfluxDB's
+ * answer (`InfluxDB TSDB proxy`).
  *
  * @param line a line the server sent
  * @returns whether it answers a probe
@@ -29,11 +36,13 @@ export const PROBE = new TextEncoder().encode("version\n");
  * import { isProbeAnswer } from "./liveness.ts";
  *
  * console.assert(isProbeAnswer("net.opentsdb.tools 2.4.0 built at revision 1a2b3c4 (MINT)"));
+ * console.assert(isProbeAnswer("InfluxDB TSDB proxy"));
  * console.assert(!isProbeAnswer("put: illegal argument: invalid value"));
  * ```
  */
 export function isProbeAnswer(line: string): boolean {
-  return line.startsWith("net.opentsdb") && line.includes(" built at revision ");
+  return (line.startsWith("net.opentsdb") && line.includes(" built at revision ")) ||
+    line === INFLUXDB_ANSWER;
 }
 
 /**
@@ -92,10 +101,11 @@ export class Liveness {
   readonly #o: LivenessOptions;
   #lastProgress: number;
   #lastProbe: number;
-  /** The outstanding probe: when it was sent, and the sequence number it covers up to. */
-  #probe: { at: number; covers: number } | undefined;
+  /** The outstanding probes, oldest first: when each was sent, and the sequence number it covers up to. */
+  #outstanding: { at: number; covers: number }[] = [];
   #covered = -1;
   #writtenEnd = -1;
+  #probes = 0;
 
   /** @param options heartbeat, stall timeout, what the address did before, clock */
   constructor(options: LivenessOptions) {
@@ -119,6 +129,39 @@ export class Liveness {
   }
 
   /**
+   * Whether the server is expected to answer: it did on this connection, or
+   * earlier at this address. A graceful end then waits for a last answer.
+   */
+  get expectsAnswers(): boolean {
+    return this.#o.heartbeatMs > 0 &&
+      (this.state === "acknowledging" || (this.state === "unproven" && this.#o.expectAnswers));
+  }
+
+  /** Whether a probe waits for its answer. */
+  get probing(): boolean {
+    return this.#outstanding.length > 0;
+  }
+
+  /** Whether lines were handed to the connection after the last probe (or answer). */
+  get uncovered(): boolean {
+    return this.#writtenEnd > (this.#outstanding.at(-1)?.covers ?? this.#covered);
+  }
+
+  /** Sequence number just past the lines the last answer confirmed (-1 before any). */
+  get covered(): number {
+    return this.#covered;
+  }
+
+  /**
+   * Whether the connection's first probe is due: right after its first
+   * lines, so that a server that answers is known as such within a round
+   * trip (a graceful end then knows to wait for its last answer).
+   */
+  get firstProbeDue(): boolean {
+    return this.#o.heartbeatMs > 0 && this.#probes === 0 && this.#writtenEnd > this.#covered;
+  }
+
+  /**
    * Lines up to `end` (a sequence number just past them) were handed to this connection.
    *
    * @param end sequence number just past the batch's last line
@@ -133,6 +176,18 @@ export class Liveness {
   }
 
   /**
+   * Bytes the connection had backed up on reached the operating system: the
+   * peer reads, slowly perhaps. A probe behind those bytes cannot have been
+   * answered yet, so its wait starts again. (Progress into an empty kernel
+   * buffer proves nothing of the peer: a partitioned one takes bytes too.)
+   */
+  peerRead(): void {
+    const now = this.#o.now();
+    this.#lastProgress = now;
+    if (this.#outstanding.length > 0) this.#outstanding[0].at = now;
+  }
+
+  /**
    * Decides what to do now.
    *
    * @param waiting whether written bytes wait for the connection to take them
@@ -143,12 +198,12 @@ export class Liveness {
     const now = this.#o.now();
     const stall = this.#o.stallTimeoutMs;
     if (waiting && now - this.#lastProgress > stall) return "stalled";
-    const probe = this.#probe;
+    const probe = this.#outstanding[0];
     if (probe !== undefined) {
       if (now - probe.at <= stall) return undefined;
       if (this.state === "acknowledging" || this.#o.expectAnswers) return "stalled";
       this.state = "silent";
-      this.#probe = undefined;
+      this.#outstanding = [];
       return "silent";
     }
     const due = this.#o.heartbeatMs > 0 && this.state !== "silent" &&
@@ -159,20 +214,20 @@ export class Liveness {
   /** A probe was written after the lines handed to the connection so far. */
   probeSent(): void {
     const covers = this.#writtenEnd;
-    this.#probe = { at: this.#o.now(), covers };
-    this.#lastProbe = this.#probe.at;
+    this.#probes++;
+    this.#lastProbe = this.#o.now();
+    this.#outstanding.push({ at: this.#lastProbe, covers });
   }
 
   /**
-   * The server answered the outstanding probe.
+   * The server answered the oldest outstanding probe (answers come in order).
    *
    * @returns the sequence number just past the lines now confirmed, or
    * `undefined` when no probe was outstanding
    */
   answered(): number | undefined {
-    const probe = this.#probe;
+    const probe = this.#outstanding.shift();
     if (probe === undefined) return undefined;
-    this.#probe = undefined;
     this.#covered = probe.covers;
     this.state = "acknowledging";
     return probe.covers;

@@ -60,7 +60,9 @@ export interface ClientOptions extends MeterOptions {
    * A connection that makes no write progress while bytes wait, or leaves a
    * probe unanswered, for this long is taken for dead: it is destroyed, its
    * address cools down, and what it did not acknowledge is written again on
-   * the next address. In ms; 0 = never. Default 15000.
+   * the next address. In ms. Default 15000. 0 turns liveness off: no
+   * watchdog, no `version` probes, so nothing is confirmed (telnet writes
+   * count as `unconfirmed`) and nothing is written again (at-most-once).
    */
   stallTimeoutMs?: number;
   /**
@@ -266,6 +268,7 @@ function withTls(transport: Transport, option: ClientOptions["tls"]): Transport 
     connect: (o) => transport.connect({ ...o, tls }),
     hostname: transport.hostname?.bind(transport),
     checkTls: transport.checkTls.bind(transport),
+    acknowledges: transport.acknowledges,
   };
 }
 

@@ -8,6 +8,7 @@
  */
 
 import { ConnectionLostError, OptionsError } from "./errors.ts";
+import { INFLUXDB_ANSWER } from "./liveness.ts";
 
 /**
  * Stops a timer from keeping the process alive. Node's and Bun's timers
@@ -107,7 +108,8 @@ const MAX_LINE = 4096;
 
 /**
  * Returns a function that takes decoded text chunks and calls `onLine` for
- * each complete line (without `\n` or `\r\n`). Memory stays bounded when a
+ * each complete line (without `\n` or `\r\n`), and for each of InfluxDB's
+ * answers to `version`, which end without one. Memory stays bounded when a
  * peer sends endless bytes without a newline.
  *
  * @param onLine receives each line
@@ -139,6 +141,11 @@ export function lineSplitter(onLine: (line: string) => void): (chunk: string) =>
     }
     if (start < chunk.length && partial.length < MAX_LINE) {
       partial = (partial + chunk.slice(start)).slice(0, MAX_LINE);
+    }
+    // InfluxDB answers `version` with no line ending: each answer is a line of its own.
+    while (partial.startsWith(INFLUXDB_ANSWER)) {
+      partial = partial.slice(INFLUXDB_ANSWER.length);
+      onLine(INFLUXDB_ANSWER);
     }
   };
 }

@@ -2,22 +2,23 @@
  * The writer: one per client, it moves lines from the queue to the server.
  *
  * States: idle (nothing to write; handles unref'd) → connecting (with a
- * connect timeout, to the next address that is not cooling down after a
- * failure) → writing (coalesced batches, rate-limited, waiting on
- * backpressure; probes and the stall watchdog run alongside, see
- * `liveness.ts`) → back to idle, or to connecting when the connection is
- * lost or stalls (unconfirmed and unacknowledged batches go back in front of
- * the queue). `stop()` ends it.
+ * connect timeout, to the next address that is not cooling down) → writing
+ * (coalesced batches, rate-limited, waiting on backpressure) → back to idle,
+ * or to connecting when the connection ends. One connection's life (probes,
+ * answers, watchdog, rebalance, its end) is a `Session` (`connection.ts`);
+ * every end of one reaches `#ended`, which applies `planEnd`; the address
+ * book decides where and when to connect next. `stop()` ends it.
  *
  * @module
  */
 
-import { type Address, AddressBook } from "./addresses.ts";
+import { type Address, AddressBook, type EndReason } from "./addresses.ts";
 import { type BackoffOptions, sleep } from "./backoff.ts";
-import { ConnectError, ConnectionLostError, type PotsdbError } from "./errors.ts";
+import { planEnd, Session, type SessionOwner, type Timers } from "./connection.ts";
+import { ConnectError, type ConnectionLostError, type PotsdbError } from "./errors.ts";
 import { KeepAlive } from "./keep_alive.ts";
 import { InFlightLedger, type SeqBatch } from "./ledger.ts";
-import { isProbeAnswer, isProbeAnswerTail, Liveness, PROBE } from "./liveness.ts";
+import { isProbeAnswer, isProbeAnswerTail } from "./liveness.ts";
 import { DropOldestQueue, type LineSink } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
@@ -154,7 +155,7 @@ export class Writer implements LineSink {
   reconnects = 0;
   /** Failed connection attempts. */
   connectFailures = 0;
-  /** The most recent connection problem. */
+  /** The most recent problem: the client records its own here too, so that the latest wins. */
   lastError: PotsdbError | undefined;
 
   /** The lines waiting to be written. */
@@ -164,21 +165,15 @@ export class Writer implements LineSink {
   readonly #addresses: AddressBook;
   readonly #clock: Clock;
   readonly #realTimers: boolean;
+  readonly #timers: Timers;
+  readonly #owner: SessionOwner;
   readonly #stop = new AbortController();
   #stopped = false;
-  #conn: Connection | undefined;
-  #address: Address | undefined;
-  #liveness: Liveness | undefined;
-  #watchdog: ReturnType<typeof setInterval> | undefined;
-  #rebalanceTimer: ReturnType<typeof setTimeout> | undefined;
-  #rebalancing = false;
-  #answerTail = false;
-  /** Addresses whose server answered a probe: an unanswered one there means a stall. */
-  readonly #answering = new Set<Address>();
-  #gen = 0;
+  #session: Session | undefined;
   #connects = 0;
-  #blocked = false;
   #pumping = false;
+  /** A caller waits for an answer to what is written (`flush({ confirmed })`): probe without waiting for the heartbeat. */
+  #confirmWanted = false;
   readonly #ledger = new InFlightLedger();
   #spare: Uint8Array[] = [];
   #wake: (() => void) | undefined;
@@ -201,18 +196,30 @@ export class Writer implements LineSink {
     this.queue = new DropOldestQueue(options.qsize);
     this.#clock = options.clock ?? realClock;
     this.#realTimers = options.clock === undefined;
-    this.#limiter = options.mps > 0
-      ? new TokenBucket(options.mps, Math.max(1, options.mps), () => this.#clock.now())
-      : undefined;
-    this.#addresses = new AddressBook(options.addresses, options.reconnect, () => this.#clock.now());
+    const now = () => this.#clock.now();
+    this.#timers = { now, after: (ms, fn) => this.#after(ms, fn) };
+    this.#limiter = options.mps > 0 ? new TokenBucket(options.mps, Math.max(1, options.mps), now) : undefined;
+    this.#addresses = new AddressBook(options.addresses, options.reconnect, now);
+    this.#owner = {
+      serverLine: (line) => options.events.serverLine(line),
+      answered: (s, covers) => this.#answered(s, covers),
+      silent: () => {
+        this.#releaseRetained();
+        options.events.progress();
+      },
+      waiting: () => this.#ledger.unconfirmedLines > 0,
+      unanswered: () => this.#ledger.unconfirmedLines + this.#ledger.retainedLines,
+      mayMove: (address) => this.#addresses.moveFrom(address),
+      ended: (s, reason, error) => this.#ended(s, reason, error),
+    };
     this.#hold = new KeepAlive(
       options.lingerMs,
-      () => this.#clock.now(),
+      now,
       () => !this.#stopped && this.pending > 0,
       (held) => {
-        if (held) this.#conn?.ref();
+        if (held) this.#session?.conn.ref();
         else {
-          this.#conn?.unref();
+          this.#session?.conn.unref();
           if (this.#sleepTimer !== undefined) unrefTimer(this.#sleepTimer);
         }
       },
@@ -246,7 +253,7 @@ export class Writer implements LineSink {
 
   /** Whether a connection is open. */
   get connected(): boolean {
-    return this.#conn !== undefined;
+    return this.#session !== undefined;
   }
 
   /**
@@ -256,6 +263,26 @@ export class Writer implements LineSink {
   get firstPending(): number {
     return this.#ledger.firstSeq ??
       (this.#spoolReady() ? this.#spoolBase + this.#spool!.consumed : this.accepted - this.queue.length);
+  }
+
+  /**
+   * Sequence number of the oldest line neither confirmed by an answer nor
+   * given up on (counted unconfirmed or dropped): a `flush({ confirmed })`
+   * taken at `accepted === n` is done once this reaches `n`.
+   */
+  get firstUnconfirmed(): number {
+    const kept = this.#ledger.retainedSeq;
+    const pending = this.firstPending;
+    return kept !== undefined && kept < pending ? kept : pending;
+  }
+
+  /**
+   * Asks for an answer to every line written, as soon as they are written,
+   * rather than at the next heartbeat (for `flush({ confirmed })`).
+   */
+  confirmSoon(): void {
+    this.#confirmWanted = true;
+    this.#probeIfWanted();
   }
 
   /**
@@ -292,7 +319,7 @@ export class Writer implements LineSink {
       const wake = this.#wake;
       this.#wake = undefined;
       wake();
-    } else if (this.queue.bytes >= this.#o.batchBytes && this.#conn !== undefined && !this.#blocked) {
+    } else if (this.queue.bytes >= this.#o.batchBytes && this.#session !== undefined) {
       this.#pump(true);
     }
     if (this.#running === undefined) this.#running = this.#run();
@@ -300,25 +327,40 @@ export class Writer implements LineSink {
   }
 
   /**
-   * Connects now (the start-up host check) and keeps the connection.
+   * Connects now (the start-up host check) and keeps the connection. Tries
+   * each address once, from the one the address book picks (clients spread
+   * over them) in turn; each failure is counted and cools its address down.
    *
-   * @param timeoutMs connect timeout
-   * @throws {ConnectError} when the connection fails or times out
+   * @param timeoutMs connect timeout of each attempt
+   * @throws {ConnectError} the last failure, when no address accepts
    */
   async connectNow(timeoutMs: number): Promise<void> {
-    if (this.#conn) return;
-    const { address } = this.#addresses.next();
-    const conn = await this.#open(address, timeoutMs, true);
-    if (this.#conn) conn.destroy(); // the loop connected meanwhile
-    else this.#adopt(conn, address);
+    let failure: unknown;
+    for (let i = 0; i < this.#o.addresses.length && this.#session === undefined; i++) {
+      const { address } = this.#addresses.next();
+      try {
+        const conn = await this.#open(address, timeoutMs, true);
+        if (this.#session !== undefined) conn.destroy(); // the loop connected meanwhile
+        else this.#adopt(conn, address);
+        failure = undefined;
+      } catch (e) {
+        failure = e;
+        if (this.#stopped) break;
+        this.#connectFailed(address, e as ConnectError);
+      }
+    }
+    if (failure !== undefined) throw failure;
     if (this.#running === undefined) this.#running = this.#run();
   }
 
   /**
-   * Stops the writer: no more connects, the connection is ended gracefully
-   * within `timeoutMs` (then destroyed), and lines still pending are dropped
-   * and counted in `droppedAtClose`. An aborted `signal` skips the graceful
-   * end: the connection is destroyed at once.
+   * Stops the writer: no more connects; on a connection whose server
+   * answers probes, a last probe confirms what was written (within the
+   * deadline); the connection is ended gracefully within `timeoutMs` (then
+   * destroyed), and lines still pending are dropped and counted in
+   * `droppedAtClose` — or, with a spool, written to it for the next process.
+   * An aborted `signal` skips the graceful end: the connection is destroyed
+   * at once.
    *
    * @param timeoutMs how long the graceful end may take
    * @param signal gives up on the graceful end when aborted
@@ -329,23 +371,21 @@ export class Writer implements LineSink {
     this.#stop.abort();
     this.#wake?.();
     await this.#running;
-    const conn = this.#conn;
-    if (conn) {
-      if (signal?.aborted) conn.destroy();
+    const s = this.#session;
+    if (s !== undefined) {
+      if (signal?.aborted) s.destroy("stop");
       else {
-        conn.end();
         const timeout = new AbortController();
-        const timer = setTimeout(() => timeout.abort(), timeoutMs);
+        const cancel = this.#after(timeoutMs, () => timeout.abort(), true);
         const deadline = signal ? AbortSignal.any([timeout.signal, signal]) : timeout.signal;
-        await raceSignal(conn.closed, deadline).catch(() => conn.destroy());
-        clearTimeout(timer);
+        await s.confirm(deadline);
+        s.lastWord();
+        s.end("stop");
+        await raceSignal(s.done, deadline).catch(() => s.destroy("stop"));
+        cancel();
       }
-      await conn.closed;
-      // After a graceful end, the unconfirmed lines got their `done` calls.
-      await Promise.resolve();
+      await s.done;
     }
-    this.#endConnection();
-    this.#releaseRetained(); // written; no answer came for them
     if (this.#spool !== undefined) this.#persist(true); // SPOOL HOOK: what is left goes to disk
     this.droppedAtClose += this.queue.clear() + this.#ledger.clear();
     this.#hold.stop();
@@ -365,22 +405,33 @@ export class Writer implements LineSink {
         continue;
       }
       this.#hold.begin();
-      const conn = this.#conn ?? await this.#connect();
-      if (conn === undefined) continue;
+      const s = this.#session ?? await this.#connect();
+      if (s === undefined) continue;
+      if (s.draining) {
+        await Promise.race([s.done, stopped]); // a rebalance confirms, then ends
+        continue;
+      }
       const result = this.#pump();
       if (result === Pump.Blocked) {
         try {
-          await Promise.race([conn.ready(), stopped]);
+          await Promise.race([s.conn.ready(), s.done, stopped]);
+          s.liveness?.peerRead();
         } catch {
-          // the connection is gone; #lost has requeued its batches
+          // the connection is gone; its end requeued its batches
         }
-        this.#blocked = false;
+        s.blocked = false;
       } else if (result === Pump.RateLimited) {
-        const ready = this.queue.length + (this.#spoolReady() ? this.#spool!.unread : 0);
-        const want = Math.max(1, Math.min(ready, Math.ceil(this.#o.mps / 100)));
-        await this.#sleep(this.#limiter!.msUntil(want));
+        await this.#sleep(this.#limiter!.msUntil(this.#wanted()));
       }
     }
+  }
+
+  /** Tokens the next write needs: a batch to write again whole, else a share of what waits. */
+  #wanted(): number {
+    const retry = this.#ledger.peekRetry();
+    if (retry !== undefined) return retry.count;
+    const ready = this.queue.length + (this.#spoolReady() ? this.#spool!.unread : 0);
+    return Math.max(1, Math.min(ready, Math.ceil(this.#o.mps / 100)));
   }
 
   /**
@@ -388,16 +439,27 @@ export class Writer implements LineSink {
    * nothing is left; with `fullOnly`, only while a full batch is queued.
    */
   #pump(fullOnly = false): Pump {
-    const conn = this.#conn;
-    if (conn === undefined || this.#pumping) return Pump.Idle;
-    if (this.#blocked) return Pump.Blocked;
+    const s = this.#session;
+    if (s === undefined || s.draining || this.#pumping) return Pump.Idle;
+    if (s.blocked) return Pump.Blocked;
     this.#pumping = true;
     try {
-      const gen = this.#gen;
-      const done = (error?: Error, rejected?: readonly Rejection[]) => this.#confirm(gen, error, rejected);
+      const done = (error?: Error, rejected?: readonly Rejection[]) => this.#confirm(s, error, rejected);
+      const limiter = this.#limiter;
       for (;;) {
-        let batch = this.#ledger.nextRetry();
-        if (batch === undefined && this.#spool !== undefined) {
+        let batch = this.#ledger.peekRetry();
+        if (batch !== undefined) {
+          // Written again, so counted against the rate again: the whole batch or nothing.
+          if (limiter !== undefined) {
+            const need = Math.min(batch.count, limiter.burst);
+            const got = limiter.take(batch.count);
+            if (got < need) {
+              limiter.giveBack(got);
+              return Pump.RateLimited;
+            }
+          }
+          this.#ledger.nextRetry();
+        } else if (this.#spool !== undefined) {
           // SPOOL HOOK: lines on disk are older than those queued: they go first.
           const spooled = this.#fromSpool();
           if (spooled === Pump.RateLimited) return Pump.RateLimited;
@@ -407,7 +469,6 @@ export class Writer implements LineSink {
           const queue = this.queue;
           if (queue.length === 0 || (fullOnly && queue.bytes < this.#o.batchBytes)) return Pump.Empty;
           let max = queue.length;
-          const limiter = this.#limiter;
           if (limiter !== undefined) {
             max = limiter.take(max);
             if (max === 0) return Pump.RateLimited;
@@ -420,24 +481,23 @@ export class Writer implements LineSink {
           batch = { data: taken.data, count: taken.count, seq };
         }
         // Bytes start to wait now: the stall watchdog measures from here.
-        if (this.#ledger.unconfirmedLines === 0) this.#liveness?.progressed();
-        this.#liveness?.written(batch.seq + batch.count);
+        if (this.#ledger.unconfirmedLines === 0) s.liveness?.progressed();
         this.#ledger.written(batch);
-        if (!conn.write(batch.data, done)) {
-          this.#blocked = true;
+        if (!s.write(batch.data, batch.seq + batch.count, done)) {
+          s.blocked = true;
           return Pump.Blocked;
         }
-        if (this.#conn !== conn) return Pump.Idle;
+        if (s.draining) return Pump.Idle;
       }
     } finally {
       this.#pumping = false;
     }
   }
 
-  #confirm(gen: number, error?: Error, rejected?: readonly Rejection[]): void {
-    if (gen !== this.#gen) return; // that connection's batches were requeued already
+  #confirm(s: Session, error?: Error, rejected?: readonly Rejection[]): void {
+    if (s.over) return; // that connection's batches were requeued already
     if (error !== undefined) {
-      this.#lost(gen, error);
+      s.end("error", error);
       return;
     }
     const batch = this.#ledger.confirm();
@@ -447,11 +507,19 @@ export class Writer implements LineSink {
       this.rejected += refused;
       this.#o.events.rejected?.(rejected!);
     }
-    const live = this.#liveness;
-    if (live === undefined) this.#release(batch, "confirmed", batch.count - refused); // the answer came with `done`
-    else {
-      live.progressed();
+    const live = s.liveness;
+    if (live === undefined) {
+      // The answer came with `done` where the transport acknowledges; without liveness nothing is confirmed.
+      this.#release(
+        batch,
+        this.#o.transport.acknowledges ? "confirmed" : "unconfirmed",
+        batch.count - refused,
+      );
+    } else {
+      if (s.blocked) live.peerRead();
+      else live.progressed();
       if (!live.retaining) this.#release(batch, "unconfirmed");
+      else if (live.covered >= batch.seq + batch.count) this.#release(batch, "confirmed"); // answered first
       else {
         // Kept until a probe's answer confirms it, to be written again if the connection dies first.
         this.#ledger.retain(batch);
@@ -463,6 +531,34 @@ export class Writer implements LineSink {
     this.#hold.progress();
     this.#o.events.progress();
     if (this.pending === 0) this.#hold.update();
+    if (this.#confirmWanted) this.#probeIfWanted();
+    s.nudge();
+  }
+
+  /** An answer confirmed the lines before `covers`. */
+  #answered(s: Session, covers: number): void {
+    this.#addresses.answered(s.address);
+    for (
+      let seq = this.#ledger.retainedSeq;
+      seq !== undefined && seq < covers;
+      seq = this.#ledger.retainedSeq
+    ) {
+      this.#release(this.#ledger.release()!, "confirmed");
+    }
+    this.#o.events.progress();
+    if (this.#confirmWanted) this.#probeIfWanted();
+  }
+
+  /** For `confirmSoon()`: once what waits is written, a probe (one at a time) asks for its answer. */
+  #probeIfWanted(): void {
+    const s = this.#session;
+    const live = s?.liveness;
+    if (this.#ledger.retainedLines === 0 && this.#ledger.unconfirmedLines === 0 && this.queue.length === 0) {
+      this.#confirmWanted = false;
+      return;
+    }
+    if (live === undefined || !live.expectsAnswers || live.probing || s!.draining) return;
+    if (this.#ledger.unconfirmedLines === 0 && this.#ledger.retainedLines > 0) s!.probe();
   }
 
   /** A batch leaves the ledger for good: counted, and its buffer reused. */
@@ -485,54 +581,38 @@ export class Writer implements LineSink {
     }
   }
 
-  #lost(gen: number, cause: Error | undefined): void {
-    if (gen !== this.#gen || this.#conn === undefined) return;
-    this.#gen++;
-    const conn = this.#conn;
-    const address = this.#address!;
-    const rebalanced = this.#rebalancing;
-    const replays = this.#liveness?.replays ?? false;
-    this.#endConnection();
-    conn.destroy();
-    // stop()'s own graceful end delivers what was written: nothing to take back for it; nor is
-    // anything written again for a server not known to answer (it may never, and stores all).
-    if (this.#stopped || !replays) this.#releaseRetained();
-    // Written but unacknowledged lines are taken back from `sent` and written again.
+  /** Every end of a connection: what `planEnd` decides is done here, and nowhere else. */
+  #ended(s: Session, reason: EndReason, error: ConnectionLostError | undefined): void {
+    if (this.#session === s) this.#session = undefined;
+    const plan = planEnd(reason, {
+      replays: s.liveness?.replays ?? false,
+      spool: this.#spool?.active ?? false,
+      failed: error !== undefined,
+      moving: s.moving,
+    });
+    if (!plan.replay) this.#releaseRetained();
+    // Lines in flight, and kept ones to replay, go back in front of the queue; kept ones leave `sent`.
     const replayed = this.#ledger.requeue();
     this.sent -= replayed;
     this.replayed += replayed;
-    const stalled = cause instanceof ConnectionLostError && cause.code === "CONNECTION_STALLED";
-    if (stalled) this.#addresses.failed(address); // cools down: the next connect goes elsewhere
-    const error = stalled ? cause : new ConnectionLostError(
-      rebalanced
-        ? "moved to another address (rebalanceMs)"
-        : cause
-        ? `connection lost: ${cause.message}`
-        : "the server closed the connection",
-      cause,
-    );
-    // The clean end of stop()'s own close, or of a rebalance, is no problem to report.
-    // (A write racing a rebalance's end fails too: still no problem.)
-    if (!rebalanced && (!this.#stopped || cause !== undefined)) this.lastError = error;
-    if (!this.#stopped) this.#o.events.disconnect(error);
+    if (plan.coolDown) {
+      this.#addresses.ended(s.address, {
+        reason,
+        lifetimeMs: this.#clock.now() - s.openedAt,
+        answered: s.answered,
+      });
+    }
+    if (plan.report && error !== undefined) {
+      this.lastError = error;
+      if (!this.#stopped) this.#o.events.disconnect(error);
+    }
+    this.#o.events.progress();
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
   }
 
-  /** Forgets the open connection's state and timers (the connection itself is ended by the caller). */
-  #endConnection(): void {
-    this.#conn = undefined;
-    this.#liveness = undefined;
-    this.#blocked = false;
-    this.#rebalancing = false;
-    this.#answerTail = false;
-    clearInterval(this.#watchdog);
-    clearTimeout(this.#rebalanceTimer);
-    this.#watchdog = this.#rebalanceTimer = undefined;
-  }
-
-  async #connect(): Promise<Connection | undefined> {
+  async #connect(): Promise<Session | undefined> {
     const { address, waitMs } = this.#addresses.next();
     if (waitMs > 0) {
       await this.#sleep(waitMs); // every address cools down: wait for the first to be ready
@@ -540,21 +620,22 @@ export class Writer implements LineSink {
     }
     try {
       const conn = await this.#open(address, this.#o.connectTimeoutMs);
-      if (this.#stopped || this.#conn !== undefined) {
+      if (this.#stopped || this.#session !== undefined) {
         conn.destroy();
-        return this.#conn;
+        return this.#session;
       }
-      this.#adopt(conn, address);
-      return conn;
+      return this.#adopt(conn, address);
     } catch (e) {
-      if (this.#stopped) return undefined;
-      const error = e as ConnectError;
-      this.connectFailures++;
-      this.lastError = error;
-      this.#addresses.failed(address);
-      this.#o.events.connectError(error);
+      if (!this.#stopped) this.#connectFailed(address, e as ConnectError);
       return undefined;
     }
+  }
+
+  #connectFailed(address: Address, error: ConnectError): void {
+    this.connectFailures++;
+    this.lastError = error;
+    this.#addresses.failed(address);
+    this.#o.events.connectError(error);
   }
 
   async #open(address: Address, timeoutMs: number, awaited = false): Promise<Connection> {
@@ -572,7 +653,8 @@ export class Writer implements LineSink {
         signal,
         keepAliveMs: this.#o.keepAliveMs,
         onLine: (line) => {
-          if (conn !== undefined && conn === this.#conn && this.#serverLine(line)) return;
+          const s = this.#session;
+          if (s !== undefined && s.conn === conn ? s.serverLine(line) : isAnswerLine(line)) return;
           this.#o.events.serverLine(line);
         },
         onError: (e) => {
@@ -604,92 +686,35 @@ export class Writer implements LineSink {
     }
   }
 
-  /**
-   * Takes the lines that answer a probe.
-   *
-   * @returns whether `line` was such a line (not a server error)
-   */
-  #serverLine(line: string): boolean {
-    if (this.#answerTail && isProbeAnswerTail(line)) {
-      this.#answerTail = false;
-      return true;
-    }
-    if (!isProbeAnswer(line)) return false;
-    this.#answerTail = true;
-    const covers = this.#liveness?.answered();
-    if (covers === undefined) return true;
-    this.#answering.add(this.#address!);
-    for (
-      let seq = this.#ledger.retainedSeq;
-      seq !== undefined && seq < covers;
-      seq = this.#ledger.retainedSeq
-    ) {
-      this.#release(this.#ledger.release()!, "confirmed");
-    }
-    return true;
-  }
-
-  #adopt(conn: Connection, address: Address): void {
-    this.#conn = conn;
-    this.#address = address;
-    const gen = ++this.#gen;
-    this.#blocked = false;
+  #adopt(conn: Connection, address: Address): Session {
+    const o = this.#o;
+    const s = new Session(conn, address, this.#owner, {
+      heartbeatMs: o.heartbeatMs,
+      stallTimeoutMs: o.stallTimeoutMs,
+      rebalanceMs: o.addresses.length > 1 ? o.rebalanceMs : 0,
+      acknowledges: o.transport.acknowledges === true,
+      expectAnswers: this.#addresses.answers(address),
+      timers: this.#timers,
+    });
+    this.#session = s;
     if (this.#connects++ > 0) this.reconnects++;
     this.#addresses.connected(address);
     this.#hold.progress();
-    const o = this.#o;
-    // Transports whose `done` is the server's answer (HTTP, memory) need no probes and no watchdog.
-    if (!o.transport.acknowledges && o.stallTimeoutMs > 0) {
-      this.#liveness = new Liveness({
-        heartbeatMs: o.heartbeatMs,
-        stallTimeoutMs: o.stallTimeoutMs,
-        expectAnswers: this.#answering.has(address),
-        now: () => this.#clock.now(),
-      });
-      const period = Math.max(10, Math.min(o.stallTimeoutMs, o.heartbeatMs || Infinity) / 4);
-      this.#watchdog = setInterval(() => this.#tick(gen), period);
-      unrefTimer(this.#watchdog);
-    }
-    if (o.rebalanceMs > 0 && o.addresses.length > 1) {
-      this.#rebalanceTimer = setTimeout(
-        () => this.#rebalance(gen),
-        o.rebalanceMs * (0.9 + Math.random() * 0.2),
-      );
-      unrefTimer(this.#rebalanceTimer);
-    }
-    conn.closed.then((error) => this.#lost(gen, error));
     if (!this.#hold.held) conn.unref();
     o.events.connect(address);
+    return s;
   }
 
-  /** The watchdog: a stall ends the connection; a due probe is sent. */
-  #tick(gen: number): void {
-    const live = this.#liveness;
-    const conn = this.#conn;
-    if (gen !== this.#gen || live === undefined || conn === undefined) return;
-    const action = live.tick(this.#ledger.unconfirmedLines > 0);
-    if (action === "stalled") {
-      const where = `${this.#address!.host}:${this.#address!.port}`;
-      const error = new ConnectionLostError(
-        `no progress on ${where} for ${this.#o.stallTimeoutMs} ms: the connection is taken for dead`,
-        undefined,
-        "CONNECTION_STALLED",
-      );
-      this.#lost(gen, error);
-    } else if (action === "silent") {
-      this.#releaseRetained(); // the server does not answer probes: what was kept cannot be confirmed
-    } else if (action === "probe") {
-      live.probeSent();
-      conn.write(PROBE, (error) => error && this.#lost(gen, error));
+  /** Calls `fn` after `ms` on the writer's clock; `hold` keeps the process alive meanwhile. */
+  #after(ms: number, fn: () => void, hold = false): () => void {
+    if (this.#realTimers) {
+      const timer = setTimeout(fn, ms);
+      if (!hold) unrefTimer(timer);
+      return () => clearTimeout(timer);
     }
-  }
-
-  /** Time to move: a graceful end; what was not acknowledged is written again on the next connection. */
-  #rebalance(gen: number): void {
-    const conn = this.#conn;
-    if (gen !== this.#gen || conn === undefined || !this.#addresses.moveFrom(this.#address!)) return;
-    this.#rebalancing = true;
-    conn.end();
+    const cancel = new AbortController();
+    this.#clock.sleep(ms, cancel.signal).then(() => cancel.signal.aborted || fn());
+    return () => cancel.abort();
   }
 
   // --- spool hooks --------------------------------------------------------------------------
@@ -727,7 +752,7 @@ export class Writer implements LineSink {
       return;
     }
     this.#spill(false);
-    if (this.#wake === undefined && this.#conn !== undefined && !this.#blocked) this.#pump(true);
+    if (this.#wake === undefined && this.#session !== undefined) this.#pump(true);
   }
 
   /**
@@ -814,4 +839,9 @@ export class Writer implements LineSink {
     });
     this.#sleepTimer = undefined;
   }
+}
+
+/** Whether a line is part of an answer to a probe (on a connection no longer current). */
+function isAnswerLine(line: string): boolean {
+  return isProbeAnswer(line) || isProbeAnswerTail(line);
 }

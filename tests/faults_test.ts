@@ -75,11 +75,14 @@ function perConnection(): { texts: string[]; onConnection(socket: net.Socket): v
   };
 }
 
-/** The values of the complete lines in `text` (lines look like `put m TS <value> k=v`). */
+/**
+ * The values of the complete lines in `text` (lines look like `put m TS <value> k=v`); the
+ * client's `version` probes are no data.
+ */
 function values(text: string): number[] {
   const end = text.lastIndexOf("\n");
   if (end === -1) return [];
-  return text.slice(0, end).split("\n").map((line) => {
+  return text.slice(0, end).split("\n").filter((line) => line !== "version").map((line) => {
     const parts = line.split(" ");
     assert.equal(parts.length, 5, `a well-formed line: ${JSON.stringify(line)}`);
     return Number(parts[3]);

@@ -56,8 +56,10 @@ class FakeSocket implements WebSocketLike {
       write: async (chunk) => {
         if (this.#failWrites) throw this.#failWrites;
         if (sinkDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, sinkDelayMs));
+        const text = decoder.decode(chunk);
+        if (text === "version\n") return; // the client's probe: no data
         this.writes++;
-        this.received += decoder.decode(chunk);
+        this.received += text;
       },
     }, new CountQueuingStrategy({ highWaterMark: 1 }));
     const getWriter = writable.getWriter.bind(writable);

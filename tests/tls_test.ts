@@ -89,7 +89,7 @@ describe("socketsTransport with tls: true", () => {
       return {
         readable: new ReadableStream({ start: (c) => void closed.then(() => c.close()) }),
         writable: new WritableStream({
-          write: (chunk) => void (received += new TextDecoder().decode(chunk)),
+          write: (chunk) => void (received += new TextDecoder().decode(chunk).replace(/^version\n/gm, "")),
         }),
         opened: Promise.resolve({}),
         closed,
@@ -136,7 +136,7 @@ async function startTlsServer(options: tls.TlsOptions): Promise<TlsServer> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   return {
     port: (server.address() as net.AddressInfo).port,
-    received: () => text,
+    received: () => text.replace(/^version\n/gm, ""), // the client's probes are no data
     get secured() {
       return secured;
     },

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 export interface FakeServer {
   port: number;
-  /** Everything received, across connections. */
+  /** Everything received, across connections (the client's `version` probes left out). */
   received(): string;
   /** Complete lines received, without newlines. */
   lines(): string[];
@@ -47,13 +47,23 @@ export async function startServer(options: FakeServerOptions = {}): Promise<Fake
     sockets.add(socket);
     socket.setEncoding("latin1");
     let bytes = 0;
+    // The client's `version` probes are no data: whole lines are kept, probes left out.
+    let partial = "";
     socket.on("data", (d: string) => {
-      text += d;
+      const chunk = partial + d;
+      const end = chunk.lastIndexOf("\n") + 1;
+      partial = chunk.slice(end);
+      const whole = chunk.slice(0, end);
+      text += whole.includes("version\n") ? whole.replace(/^version\n/gm, "") : whole;
       bytes += d.length;
       if (options.closeAfterBytes !== undefined && bytes >= options.closeAfterBytes) socket.destroy();
     });
     socket.on("error", () => {});
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      text += partial; // a line cut off by the end of the connection, as it came
+      partial = "";
+      sockets.delete(socket);
+    });
     if (paused) socket.pause();
     options.onConnection?.(socket);
   });

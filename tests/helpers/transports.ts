@@ -5,6 +5,7 @@ import { autoTransport } from "../../mod.ts";
 import type { Connection, Transport } from "../../src/transport/types.ts";
 import { bunTransport } from "../../src/transport/bun.ts";
 import { denoTransport } from "../../src/transport/deno.ts";
+import { PROBE } from "../../src/liveness.ts";
 
 export const transports: Transport[] = "Deno" in globalThis
   ? [autoTransport, denoTransport]
@@ -80,6 +81,8 @@ export function recording(inner: Transport, now: () => number = () => 0): Record
       rec.connections.push(state);
       const wrapped: Connection = {
         write(data, done) {
+          // The client's `version` probe is no batch: passed on, not recorded.
+          if (data.length === PROBE.length && PROBE.every((b, i) => data[i] === b)) return conn.write(data, done);
           if (state.mustWait) state.writesWhileMustWait++;
           let lines = 0;
           for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) lines++;
