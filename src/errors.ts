@@ -215,8 +215,11 @@ export class ConnectError extends PotsdbError {
 }
 
 /**
- * `flush()` did not finish before its deadline: what was queued is still
- * queued and the writer keeps trying.
+ * `flush()` did not finish before its deadline (its `timeoutMs`, by default
+ * the client's `closeTimeoutMs`): what was queued is still queued and the
+ * writer keeps trying; `close()` later delivers it or, at its own deadline,
+ * drops and counts it. Expect it wherever the server may be down: an
+ * unhandled rejection would end the program before `close()`.
  *
  * @example
  * ```ts
@@ -235,6 +238,8 @@ export class ConnectError extends PotsdbError {
 export class FlushTimeoutError extends PotsdbError {
   /** Points still waiting when the deadline passed. */
   readonly pending: number;
+  /** The deadline that passed, in ms. */
+  readonly timeoutMs: number;
 
   /**
    * Makes a flush timeout error.
@@ -245,9 +250,13 @@ export class FlushTimeoutError extends PotsdbError {
   constructor(pending: number, timeoutMs: number) {
     super(
       "FLUSH_TIMEOUT",
-      `flush did not finish within ${timeoutMs} ms: ${pending} point(s) still waiting`,
+      `flush() did not finish within ${timeoutMs} ms (its timeoutMs option, by default the client's ` +
+        `closeTimeoutMs): ${pending === 1 ? "1 point is" : `${pending} points are`} still queued and the ` +
+        "client keeps trying to deliver them; close() delivers them or, at its deadline, drops and counts " +
+        "them (stats().dropped.closed). Is the server down? See stats().lastError",
     );
     this.pending = pending;
+    this.timeoutMs = timeoutMs;
   }
 }
 

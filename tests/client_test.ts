@@ -201,6 +201,13 @@ describe("flush() and close()", () => {
     assert.ok(err instanceof FlushTimeoutError);
     assert.equal(err.code, "FLUSH_TIMEOUT");
     assert.equal(err.pending, 10);
+    assert.equal(err.timeoutMs, 50);
+    // The message says which deadline passed, where it is set, and what became of the points.
+    assert.match(err.message, /within 50 ms/);
+    assert.match(err.message, /\btimeoutMs\b.*\bcloseTimeoutMs\b/);
+    assert.match(err.message, /10 points are still queued/);
+    assert.match(err.message, /keeps trying/);
+    assert.match(err.message, /close\(\)/);
     // Refused for ever, close() returns only through its deadline (the guard catches a hang).
     const s = await settles(c.close({ timeoutMs: 100 }), "close({ timeoutMs: 100 })");
     assert.equal(s.dropped.closed, 10);
