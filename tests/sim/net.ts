@@ -57,6 +57,8 @@ export class SimNet {
   /** Lines a server acknowledged (an answer to a probe that covered them, or an HTTP answer), by pid. */
   readonly acked = new Map<number, number>();
   readonly open = new Set<SimConnection>();
+  /** Each process's latest connection. */
+  readonly last = new Map<number, SimConnection>();
   #conns = 0;
   /** The pid of the process that makes connections now. */
   pid = 0;
@@ -109,6 +111,7 @@ export class SimNet {
           }
           const conn = new SimConnection(this, ++this.#conns, host, pid, options.onLine);
           this.open.add(conn);
+          this.last.set(pid, conn);
           resolve(conn);
           if (cfg.behaviour === "closeAtOnce") this.sched.set(() => conn.serverEnd(undefined), 0, undefined);
         },
@@ -152,6 +155,8 @@ export class SimConnection implements Connection {
   #linesRead = 0;
   #carry = "";
   #request: Arrival[] = [];
+  /** When the server last read from it (virtual ms); -Infinity before. */
+  lastReadAt = -Infinity;
   /** Answers still to come (acknowledging). */
   #answers: { ids: number[]; p: Pending; timer: unknown }[] = [];
   #lastAnswerAt = 0;
@@ -235,6 +240,7 @@ export class SimConnection implements Connection {
     while (this.#buffer.length > 0 && budget > 0 && this.#open) {
       const p = this.#buffer[0];
       const n = Math.min(budget, p.data.length - p.read);
+      if (n > 0) this.lastReadAt = this.net.sched.mono;
       this.#receive(p.data.subarray(p.read, p.read + n));
       p.read += n;
       budget -= n;

@@ -234,6 +234,8 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   let closed = false;
   let closedStats: ClientStats | undefined;
   let diskFaulted = false;
+  // A violation seen inside the client's event dispatch (which catches what listeners throw).
+  let pendingFailure: Fail | undefined;
   // Whether every server answers probes (so nothing is unconfirmed for want of an answer).
   let everyServerAnswers = drawn.servers.every((s) => s.answers);
   // Model of what was sent: each good point has a unique id (its value).
@@ -339,7 +341,21 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       signal: counted,
       spool: drawn.spool && { dir: SPOOL_DIR, ...drawn.spool },
     });
-    p.client.addEventListener("disconnect", (e) => p.lastEndRebalance = /rebalance/.test(e.detail.message));
+    p.client.addEventListener("disconnect", (e) => {
+      p.lastEndRebalance = /rebalance/.test(e.detail.message);
+      // A server that keeps reading is alive, however slowly: never taken for stalled.
+      const conn = net.last.get(pid);
+      if (e.detail.code === "CONNECTION_STALLED" && conn !== undefined && drawn.stallTimeoutMs > 0) {
+        const quiet = sched.mono - conn.lastReadAt;
+        if (quiet < drawn.stallTimeoutMs / 2) {
+          pendingFailure ??= new Fail(
+            "stall-live",
+            `connection ${conn.id} to ${conn.host} declared stalled (stallTimeoutMs ${drawn.stallTimeoutMs}) ` +
+              `while its server read ${quiet} ms ago`,
+          );
+        }
+      }
+    });
     p.client.addEventListener("error", (e) => debug?.(`${sched.mono} pid ${pid} error: ${e.detail.message}`));
     if (debug) {
       p.client.addEventListener(
@@ -368,6 +384,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   }
 
   function check(): void {
+    if (pendingFailure !== undefined) throw pendingFailure;
     const p = proc;
     // A crash at a disk write kills the process.
     if (p !== undefined && p.disk.crashed) {
