@@ -314,9 +314,22 @@ async function main() {
   console.log(`tsc: ${tsc.code === 0 ? "ok" : "FAILED"} (${(tsc.ms / 1000).toFixed(1)} s)`);
 
   // --- shell blocks: parsed, and run when marked
+  // A script a block names must exist: `npm run demo` is only true while package.json has it.
+  const npmScripts = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts ?? {};
+  const denoTasks = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).tasks ?? {};
   for (const b of shells) {
     const r = spawnSync("bash", ["-n", b.path], { encoding: "utf8" });
     if (r.status !== 0) fail(`bash -n ${where(b)}`, r.stderr);
+    const named = [
+      ...[...b.code.matchAll(/\bnpm run(?:-script)?\s+([\w:-]+)/g)].map((m) => m[1]),
+      ...[...b.code.matchAll(/\bnpm (test)\b/g)].map((m) => m[1]),
+    ];
+    for (const name of named) {
+      if (!npmScripts[name]) fail(`${where(b)}: package.json has no script "${name}"`);
+    }
+    for (const [, name] of b.code.matchAll(/\bdeno task\s+([\w:-]+)/g)) {
+      if (!denoTasks[name]) fail(`${where(b)}: deno.json has no task "${name}"`);
+    }
   }
 
   // --- runs against a local VictoriaMetrics
