@@ -248,12 +248,13 @@ export class FlushTimeoutError extends PotsdbError {
    * @param timeoutMs the deadline that passed
    */
   constructor(pending: number, timeoutMs: number) {
+    const them = pending === 1 ? "it" : "them";
     super(
       "FLUSH_TIMEOUT",
       `flush() did not finish within ${timeoutMs} ms (its timeoutMs option, by default the client's ` +
         `closeTimeoutMs): ${pending === 1 ? "1 point is" : `${pending} points are`} still queued and the ` +
-        "client keeps trying to deliver them; close() delivers them or, at its deadline, drops and counts " +
-        "them (stats().dropped.closed). Is the server down? See stats().lastError",
+        `client keeps trying; close() delivers ${them} or, at its deadline, drops and counts ${them} ` +
+        "(stats().dropped.closed). Is the server down? See stats().lastError",
     );
     this.pending = pending;
     this.timeoutMs = timeoutMs;
