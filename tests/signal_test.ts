@@ -392,6 +392,29 @@ describe(`signals with a spool (${runtime})`, () => {
       }));
   }
 
+  it("Deno: a handler added with Deno.addSignalListener (unseen) still runs, and the process goes on", {
+    skip: "Deno" in globalThis ? false : "Deno only",
+  }, () =>
+    withDir(async (dir) => {
+      const down = await closedPort();
+      const child = start(["deno-native", dir, down]);
+      const seen: string[] = [];
+      try {
+        for await (const line of child.lines) {
+          seen.push(line);
+          if (line === "READY") process.kill(child.pid!, "SIGTERM");
+        }
+        assert.deepEqual(await child.ended, { code: 0, signal: null }, child.stderr_());
+      } finally {
+        await stop(child);
+      }
+      // The client took the signal for one nobody handles: its spool has the points already.
+      assert.deepEqual(seen, ["READY", "HANDLED, then CLOSED with 5000 in the spool"], child.stderr_());
+      const next = new Client("127.0.0.1", { dedup: false, port: down, hostTag: false, spool: { dir } });
+      assert.equal(next.stats().spool!.recovered, 5000);
+      await next.close({ timeoutMs: 0 });
+    }));
+
   it("listeners exist only while a spool is open, and never keep the process alive", () =>
     withDir(async (dir) => {
       const down = await closedPort();

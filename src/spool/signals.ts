@@ -18,6 +18,11 @@
  * Listeners of other copies of this module and of `signal-exit` (v3 and
  * v4) are not the application's: each of them acts only when no one else
  * listens, and counting them as others would leave the signal to nobody.
+ * When one of them comes after this module's listener, it runs next for the
+ * same signal, finds itself alone and ends the process; otherwise this
+ * module raises the signal. Deno ends a process a moment after the signal
+ * is raised, from another thread: the program waits for it, blocked, so
+ * that it does not run on with its spools closed.
  *
  * The listeners exist only while a spool is open, and never keep a process
  * alive: Node, Deno and Bun do not wait for signal listeners.
@@ -39,7 +44,13 @@ export type EndingSignal = typeof ENDING_SIGNALS[number];
 // Marks this module's listeners, in every copy of it loaded in the process (npm and JSR, two versions).
 const MARK = Symbol.for("potsdb.spool.signalListener");
 
-type Listener = ((signal: EndingSignal) => void) & { [MARK]?: true };
+type Listener = (() => void) & { [MARK]?: true };
+
+/**
+ * How long, at most, the process waits blocked for the runtime to end it after the signal is
+ * raised again (Deno ends it from another thread, within milliseconds).
+ */
+const DEATH_WAIT_MS = 1000;
 
 const hooks = new Set<() => void>();
 const listeners = new Map<EndingSignal, Listener>();
@@ -95,6 +106,11 @@ function uninstall(): void {
 
 function onSignal(signal: EndingSignal): void {
   if (othersListen(signal)) return; // the application's to handle: it calls close() or exits
+  // Listeners after this one (signal-exit's, another copy's) run next for this same signal and,
+  // finding themselves alone, end the process: raising it again would only race them (on Deno,
+  // the raised signal can end the process before they run).
+  const all: unknown[] = process.listeners(signal);
+  const last = all.indexOf(listeners.get(signal)!) === all.length - 1;
   const run = [...hooks];
   hooks.clear();
   for (const hook of run) {
@@ -106,7 +122,7 @@ function onSignal(signal: EndingSignal): void {
   }
   // Listening until now: a second signal during the hooks waits instead of cutting a write short.
   uninstall();
-  raise(signal);
+  if (last) raise(signal);
 }
 
 /** Whether anyone but this module (in any copy) and `signal-exit` listens for `signal`. */
@@ -129,20 +145,25 @@ function signalExitListeners(): number {
 
 /**
  * Sends `signal` to this process again, now that nothing here listens: the runtime's default
- * ends it, at once on Node and Bun (and on Deno for SIGTERM and SIGHUP). Deno keeps a SIGINT
- * handler of its own and exits a moment later, after more of the program has run — with the
- * spools closed, what it sent then would be lost: the process ends here instead, with the
- * same status. It goes on only when someone is left to handle the signal (`signal-exit`).
+ * ends it. Node and Bun end it before `process.kill` returns; Deno does from a thread of its
+ * own, a moment later — while the program would run on with the spools closed, and lose what it
+ * sends then. So the thread waits here, blocked, for at most {@linkcode DEATH_WAIT_MS}. A process
+ * still alive after that has a handler this module cannot see (`Deno.addSignalListener`): the
+ * signal is left to it, as to `signal-exit`, which handles it next when it listens.
  */
 function raise(signal: EndingSignal): void {
   // Windows has no SIGHUP to send; SIGINT ends a process there the same way (as signal-exit does).
   const sent = process.platform === "win32" && signal === "SIGHUP" ? "SIGINT" : signal;
   try {
     process.kill(process.pid, sent);
-    if (process.listenerCount(signal) > 0) return;
   } catch {
-    // Cannot signal itself: end as below.
+    // Cannot signal itself: end with the status a shell gives a process that the signal ended.
+    process.exit(128 + (constants.signals[signal] ?? 0));
   }
-  // The status a shell gives a process that the signal ended.
-  process.exit(128 + (constants.signals[signal] ?? 0));
+  if (process.listenerCount(signal) > 0) return;
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DEATH_WAIT_MS);
+  } catch {
+    // A runtime that cannot block its main thread: the signal is left to the runtime.
+  }
 }

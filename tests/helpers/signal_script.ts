@@ -11,6 +11,10 @@
 //   opens a client with a spool, sends count points, listens for SIGTERM itself and prints
 //   "READY". At SIGTERM it prints "HANDLED", then a task later "AFTER spool <open|closed>,
 //   handled <n>", closes the client, prints "CLOSED <sent>" and ends with status 0.
+// Usage: deno signal_script deno-native <dir> <port>
+//   opens a client with a spool, sends 5,000 points, adds a SIGTERM listener with
+//   Deno.addSignalListener and prints "READY"; at SIGTERM it closes the client, prints
+//   "HANDLED, then CLOSED with <n> in the spool" and ends with status 0.
 // Usage: <runtime> signal_script signal-exit <dir> <port> <before|after>
 //   loads a copy of signal-exit v4's signal handling before or after opening a client with a
 //   spool, sends 5,000 points, prints "READY" and waits; signal-exit prints "SIGNAL-EXIT HANDLERS"
@@ -85,6 +89,24 @@ if (what === "stream") {
       say(`AFTER spool ${client.stats().spool!.active ? "open" : "closed"}, handled ${handled}`);
       const s = await client.close({ timeoutMs: 60_000 });
       say(`CLOSED ${s.sent}`);
+      clearTimeout(alive);
+    }, 0);
+  });
+  say("READY");
+} else if (what === "deno-native") {
+  // A Deno program's own SIGTERM handler, added the Deno way: process.listeners() does not list it.
+  const deno = (globalThis as unknown as {
+    Deno: { addSignalListener(signal: string, listener: () => void): void };
+  }).Deno;
+  const client = new Client("127.0.0.1", { dedup: false, port, hostTag: false, spool: { dir } });
+  for (let i = 0; i < 5000; i++) client.send("signal.seq", i, { k: "v" }, 1700000000);
+  let handled = 0;
+  const alive = setTimeout(() => {}, 60_000);
+  deno.addSignalListener("SIGTERM", () => {
+    if (handled++ > 0) return;
+    setTimeout(async () => {
+      const s = await client.close({ timeoutMs: 0 });
+      say(`HANDLED, then CLOSED with ${s.spooled} in the spool`);
       clearTimeout(alive);
     }, 0);
   });
