@@ -328,10 +328,16 @@ export class Client extends EventTarget {
    * Makes a client and checks at once that the server accepts connections,
    * like potsdb's `check_host`. The connection is kept for sending.
    *
+   * With several addresses any one that accepts will do: each is tried once,
+   * `timeoutMs` each, from this client's starting address (clients made in
+   * one process take successive addresses of the list, from a random start,
+   * so that a fleet spreads) on through the list as given, wrapping around;
+   * an address that refuses cools down as it would in the writer.
+   *
    * @param host as for the constructor
-   * @param options client options, plus `timeoutMs` (3000) and `checkHost` (true)
+   * @param options client options, plus `timeoutMs` (3000, per address) and `checkHost` (true)
    * @returns the connected client
-   * @throws {ConnectError} `CONNECT_TIMEOUT` or `CONNECT_FAILED`
+   * @throws {ConnectError} `CONNECT_TIMEOUT` or `CONNECT_FAILED`, of the last address tried, when none accepted
    *
    * @example
    * ```ts

@@ -12,7 +12,7 @@ import {
   type ServerError,
   ValidationError,
 } from "../mod.ts";
-import { settles } from "./helpers/servers.ts";
+import { closedPort, settles, startServer } from "./helpers/servers.ts";
 
 const TS = 1700000000;
 
@@ -353,5 +353,33 @@ describe("reconnects and server lines (memory transport)", () => {
     assert.equal(err.address, "h:4242");
     const unchecked = await Client.connect("h", { transport: t, checkHost: false });
     await unchecked.close({ timeoutMs: 0 });
+  });
+
+  it("Client.connect with several addresses succeeds when any one answers, the first down or not", async () => {
+    const server = await startServer();
+    const down = `127.0.0.1:${await closedPort()}`;
+    const up = `127.0.0.1:${server.port}`;
+    try {
+      // Clients of one process start at successive addresses of their list: over these, each
+      // list is tried from each of its addresses.
+      for (
+        const hosts of [[down, up], [up, down], [down, up], [up, down], [down, down, up], [down, up, down]]
+      ) {
+        for (let turn = 0; turn < 2; turn++) {
+          const c = await settles(Client.connect(hosts, { hostTag: false, timeoutMs: 5000 }), "connect");
+          assert.equal(c.stats().connected, true, hosts.join(","));
+          c.send("m", 1, { list: String(hosts.indexOf(up)), turn: String(turn) }, TS);
+          await c.close();
+        }
+      }
+      const puts = server.lines().filter((l) => l.startsWith("put "));
+      assert.equal(puts.length, 12, "every client wrote through the address that answered");
+      // None answers: the error of the last address tried.
+      const err = await Client.connect([down, down], { hostTag: false, timeoutMs: 5000 }).catch((e) => e);
+      assert.ok(err instanceof ConnectError, String(err));
+      assert.equal(err.address, down);
+    } finally {
+      await server.close();
+    }
   });
 });
