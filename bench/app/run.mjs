@@ -2,8 +2,8 @@
 // `npm run bench:app`: the same HTTP service (bench/app/service.ts) on Node (24),
 // Deno and Bun, once per way of instrumenting it, loaded by autocannon at a fixed
 // concurrency. Variants are alternated (their order rotates every round) over
-// several rounds in one run; each figure is compared with "none" of the same runtime
-// in the same round. Reports requests/s, p50/p99 latency, the service's CPU
+// several rounds in one run; each variant runs next to a "none" run of its own, and
+// is compared with that one. Reports requests/s, p50/p99 latency, the service's CPU
 // (utime+stime from /proc over the measured run) and RSS at its end, and what
 // reached the telnet sink. Prints a Markdown table; writes bench/app/results.json.
 //
@@ -28,6 +28,7 @@ const WARMUP = Number(arg("warmup", 1));
 const CONNECTIONS = Number(arg("connections", 20));
 const RUNTIMES = arg("runtimes", "node,deno,bun").split(",");
 const VARIANTS = arg("variants", "none,meters,send,otel,otlp,prom,statsd").split(",");
+const others = VARIANTS.filter((v) => v !== "none");
 const SCRAPE_MS = 15_000;
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 const machineNode = process.env.npm_node_execpath || process.execPath;
@@ -168,29 +169,57 @@ const other = await startProcess("bench/app/sinks.mjs");
 const ports = [tcp.ports[0], other.ports[0], other.ports[1]];
 const tcpControl = tcp.ports[1];
 const results = {}; // runtime → variant → [{…, ratio}]
+const inProcess = {}; // runtime → variant → CPU ns per request, "none" subtracted
 const began = Date.now();
 try {
+  const log = (round, runtime, variant, r) =>
+    console.error(
+      `round ${round + 1}/${ROUNDS} ${runtime} ${variant}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, ` +
+        `cpu ${r.cpu.toFixed(0)} %, ${r.cpuUs.toFixed(1)} µs/req, rss ${r.rss.toFixed(0)} MB, ` +
+        `sink ${r.sinkLines} lines` + (r.errors ? `, ${r.errors} errors` : ""),
+    );
+  // First the instrumentation alone, without HTTP: one process per variant (bench/app/observe.ts).
+  for (const runtime of RUNTIMES) {
+    for (const variant of others) {
+      const [cmd, pre] = commands[runtime];
+      const run = spawnSync(cmd, [
+        ...pre,
+        join(root, "bench/app/observe.ts"),
+        ...ports.map(String),
+        "none",
+        variant,
+      ], {
+        cwd: root,
+        encoding: "utf8",
+        timeout: 180_000,
+      });
+      const line = run.stdout.trim().split("\n").at(-1);
+      try {
+        (inProcess[runtime] ??= {})[variant] = JSON.parse(line)[variant];
+      } catch {
+        console.error(`${runtime} ${variant}: observe.ts failed: ${run.stderr.slice(-500)}`);
+      }
+      console.error(`in-process ${runtime} ${variant}: ${inProcess[runtime]?.[variant]} ns/request`);
+    }
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (const runtime of RUNTIMES) {
-      // Rotate the order each round, so that no variant always runs first or last.
-      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
-      const roundResults = {};
+      // Each variant runs right next to a "none" of its own (before it in even rounds, after it in
+      // odd ones), so that the load of a shared machine drifts as little as possible between the two;
+      // and the variants' order rotates every round, so that none always runs first or last.
+      const order = others.map((_, i) => others[(i + round) % others.length]);
       for (const variant of order) {
-        const r = await measure(runtime, variant, ports, tcpControl);
-        roundResults[variant] = r;
-        console.error(
-          `round ${round + 1}/${ROUNDS} ${runtime} ${variant}: ${
-            Math.round(r.rps)
-          } req/s, p99 ${r.p99} ms, ` +
-            `cpu ${r.cpu.toFixed(0)} %, rss ${r.rss.toFixed(0)} MB, sink ${r.sinkLines} lines` +
-            (r.errors ? `, ${r.errors} errors` : ""),
-        );
-      }
-      for (const variant of VARIANTS) {
-        const r = roundResults[variant];
-        r.ratio = roundResults.none ? r.rps / roundResults.none.rps : NaN;
-        r.cpuExtraUs = roundResults.none ? r.cpuUs - roundResults.none.cpuUs : NaN;
+        const pair = round % 2 === 0 ? ["none", variant] : [variant, "none"];
+        const got = {};
+        for (const v of pair) {
+          got[v] = await measure(runtime, v, ports, tcpControl);
+          log(round, runtime, v, got[v]);
+        }
+        const r = got[variant];
+        r.ratio = r.rps / got.none.rps;
+        r.cpuExtraUs = r.cpuUs - got.none.cpuUs;
         ((results[runtime] ??= {})[variant] ??= []).push(r);
+        (results[runtime].none ??= []).push(got.none);
       }
     }
   }
@@ -216,6 +245,7 @@ writeFileSync(
       connections: CONNECTIONS,
       versions,
       results,
+      inProcess,
     },
     null,
     2,
@@ -231,7 +261,7 @@ out.push(
 );
 out.push("");
 out.push(
-  "| runtime | variant | req/s median (range) | vs none, same round: median (range) | CPU µs/request (+ vs none) | p50 ms | p99 ms | CPU % | RSS MB | lines at telnet sink |",
+  "| runtime | variant | req/s median (range) | vs the none run next to it: median (range) | CPU µs/request (+ vs none) | p50 ms | p99 ms | CPU % | RSS MB | lines at telnet sink |",
 );
 out.push("|---|---|---|---|---|---|---|---|---|---|");
 for (const runtime of RUNTIMES) {
@@ -251,5 +281,15 @@ for (const runtime of RUNTIMES) {
         `${["meters", "send", "otel"].includes(variant) ? median(rs.map((r) => r.sinkLines)) : "—"} |`,
     );
   }
+}
+out.push("");
+out.push(
+  "Instrumentation alone, CPU ns per request (none subtracted; bench/app/observe.ts, median of 7 rounds):",
+);
+out.push("");
+out.push(`| variant | ${RUNTIMES.join(" | ")} |`);
+out.push(`|---|${RUNTIMES.map(() => "---:").join("|")}|`);
+for (const variant of others) {
+  out.push(`| ${LABELS[variant]} | ${RUNTIMES.map((r) => inProcess[r]?.[variant] ?? "—").join(" | ")} |`);
 }
 console.log(out.join("\n"));
