@@ -191,7 +191,7 @@ function assertExactlyOnce(values: number[], accepted: number): void {
 
 /**
  * Streams to the sink (or to a closed port), sends `signal` once `killAt` points are accepted,
- * then delivers the spool with a client here; returns the figures after checking them.
+ * then delivers the spool with a client here; prints the figures, then checks them.
  */
 async function signalDuringStream(
   dir: string,
