@@ -102,7 +102,7 @@ export class SimNet {
       signal.addEventListener("abort", onAbort, { once: true });
       // "hang": never connects; only the abort (the connect timeout, or close) ends it.
       if (cfg.behaviour === "hang") return;
-      pending.timer = this.sched.set(
+      pending.timer = this.sched.setSim(
         () => {
           signal.removeEventListener("abort", onAbort);
           if (this.dead.has(pid)) return reject(new Error("process gone"));
@@ -113,10 +113,9 @@ export class SimNet {
           this.open.add(conn);
           this.last.set(pid, conn);
           resolve(conn);
-          if (cfg.behaviour === "closeAtOnce") this.sched.set(() => conn.serverEnd(undefined), 0, undefined);
+          if (cfg.behaviour === "closeAtOnce") this.sched.setSim(() => conn.serverEnd(undefined), 0);
         },
         this.rng.int(0, 3),
-        undefined,
       );
     });
   }
@@ -211,14 +210,13 @@ export class SimConnection implements Connection {
     }
     if (cfg.behaviour === "slow") {
       if (this.#readTimer === undefined && this.#buffer.length > 0) {
-        this.#readTimer = this.net.sched.set(
+        this.#readTimer = this.net.sched.setSim(
           () => {
             this.#readTimer = undefined;
             this.#readSome(cfg.readPerMs * 10);
             this.#pump();
           },
           10,
-          undefined,
         );
       }
       this.#notifyBelowWater();
@@ -265,7 +263,7 @@ export class SimConnection implements Connection {
         const answer = {
           ids,
           p,
-          timer: this.net.sched.set(
+          timer: this.net.sched.setSim(
             () => {
               this.#answers.splice(this.#answers.indexOf(answer), 1);
               p.notified = true;
@@ -276,7 +274,6 @@ export class SimConnection implements Connection {
               }
             },
             at - this.net.sched.mono,
-            undefined,
           ),
         };
         this.#answers.push(answer);
@@ -306,15 +303,17 @@ export class SimConnection implements Connection {
         if (!cfg.answers) continue;
         const covers = this.#unacked;
         this.#unacked = 0;
-        this.net.sched.set(
+        // A server answers in the order it was asked.
+        const at = Math.max(this.#lastAnswerAt, this.net.sched.mono + cfg.answerDelayMs);
+        this.#lastAnswerAt = at;
+        this.net.sched.setSim(
           () => {
             if (!this.#open) return;
             this.net.ack(this.pid, covers);
             this.onLine(PROBE_ANSWER);
             this.onLine(PROBE_TAIL);
           },
-          cfg.answerDelayMs,
-          undefined,
+          at - this.net.sched.mono,
         );
         continue;
       }

@@ -581,13 +581,14 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     const s = closedStats!;
     // Nothing left behind.
     await drainMicrotasks();
-    if (sched.timers.size > 0) {
+    const timers = sched.clientTimers();
+    if (timers.length > 0) {
       fail(
         "leak-timer",
-        `${sched.timers.size} timer(s) left after close() (due in ${
-          [...sched.timers.values()].map((t) =>
-            `${t.due - sched.mono} ms, made ${t.origin ?? "(--debug tells where)"}`
-          ).join("; ")
+        `${timers.length} timer(s) left after close() (due in ${
+          timers.map((t) => `${t.due - sched.mono} ms, made ${t.origin ?? "(--debug tells where)"}`).join(
+            "; ",
+          )
         })`,
       );
     }
@@ -603,7 +604,8 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     // With a spool, lines kept for replay (written, not yet answered) stay on disk at close for
     // the next process: a close deadline does not let them go as unconfirmed (#20.14).
     if (
-      drawn.spool && spoolActive && !diskFaulted && everyServerAnswers &&
+      drawn.spool && spoolActive && !diskFaulted && everyServerAnswers && !drawn.acknowledging &&
+      drawn.stallTimeoutMs > 0 && drawn.heartbeatMs > 0 &&
       s.unconfirmed > unconfirmedBefore
     ) {
       fail(

@@ -53,6 +53,8 @@ export class SimTimer {
     this.seq = seq;
   }
   refed = true;
+  /** The simulation's own (a simulated server's), not the client's: not a leak. */
+  sim = false;
   /** Where it was made (with `Scheduler.traceTimers`). */
   origin: string | undefined;
   unref(): this {
@@ -127,6 +129,18 @@ export class Scheduler {
     }
     this.timers.set(timer.id, timer);
     return timer;
+  }
+
+  /** A timer of the simulation itself (a server's answer, a read): never counted as the client's. */
+  setSim(fn: () => void, ms: number): SimTimer {
+    const t = this.set(fn, ms, undefined);
+    t.sim = true;
+    return t;
+  }
+
+  /** The client's timers (the simulation's own left out). */
+  clientTimers(): SimTimer[] {
+    return [...this.timers.values()].filter((t) => !t.sim);
   }
 
   clear(handle: unknown): void {
