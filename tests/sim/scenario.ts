@@ -561,6 +561,8 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     let done = false;
     const signal = op.abort ? AbortSignal.abort() : undefined;
     const unconfirmedBefore = p.client.stats().unconfirmed;
+    // Kept lines exist where a server has answered this process (its connection is acknowledging).
+    const answered = (net.acked.get(p.pid) ?? 0) > 0;
     const spoolActive = p.spool?.active === true;
     const closing = p.client.close({ timeoutMs: op.timeoutMs, signal }).then((s) => {
       done = true;
@@ -605,7 +607,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     // the next process: a close deadline does not let them go as unconfirmed (#20.14).
     if (
       drawn.spool && spoolActive && !diskFaulted && everyServerAnswers && !drawn.acknowledging &&
-      drawn.stallTimeoutMs > 0 && drawn.heartbeatMs > 0 &&
+      drawn.stallTimeoutMs > 0 && drawn.heartbeatMs > 0 && answered &&
       s.unconfirmed > unconfirmedBefore
     ) {
       fail(
