@@ -171,6 +171,7 @@ const tcpControl = tcp.ports[1];
 const results = {}; // runtime → variant → [{…, ratio}]
 const inProcess = {}; // runtime → variant → CPU ns per request, "none" subtracted
 const began = Date.now();
+const loadBefore = os.loadavg();
 try {
   const log = (round, runtime, variant, r) =>
     console.error(
@@ -239,7 +240,8 @@ writeFileSync(
     {
       date: new Date().toISOString(),
       cpus: os.cpus().length,
-      load: os.loadavg(),
+      loadBefore,
+      loadAfter: os.loadavg(),
       rounds: ROUNDS,
       duration: DURATION,
       connections: CONNECTIONS,
@@ -257,7 +259,9 @@ const pct = (x) => `${x >= 1 ? "+" : "−"}${Math.abs((x - 1) * 100).toFixed(0)}
 const out = [];
 out.push(
   `${ROUNDS} rounds × ${DURATION} s per variant, autocannon -c ${CONNECTIONS}, ${os.cpus().length} CPUs, ` +
-    `${((Date.now() - began) / 60000).toFixed(1)} min; ${Object.values(versions).join(", ")}`,
+    `${((Date.now() - began) / 60000).toFixed(1)} min; ${Object.values(versions).join(", ")}; load average ` +
+    `(1, 5, 15 min) before ${loadBefore.map((x) => x.toFixed(1)).join(" ")}, after ` +
+    `${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`,
 );
 out.push("");
 out.push(
