@@ -215,7 +215,8 @@ export class Session {
     const live = this.liveness;
     live?.written(end);
     const more = this.conn.write(data, done);
-    if (live?.firstProbeDue && !this.over) this.probe();
+    // Not behind a write that filled the buffers: it would wait there, and the next write sends it.
+    if (more && live?.firstProbeDue && !this.over) this.probe();
     return more;
   }
 
@@ -274,13 +275,16 @@ export class Session {
 
   /**
    * Before a graceful end of a connection whose server is not known yet to
-   * answer or not: a probe after the last lines. Nothing waits for it; a
+   * answer or not: a probe after the last lines (unless they back up: the end
+   * would not get past them before its deadline). Nothing waits for it; a
    * server that answers does so before it closes its side after ours, which
    * the graceful end waits for anyway, so its answer still confirms them.
    */
   lastWord(): void {
     const live = this.liveness;
-    if (live?.state === "unproven" && live.retaining && live.uncovered && !this.over) this.probe();
+    if (live?.state === "unproven" && live.retaining && live.uncovered && !this.blocked && !this.over) {
+      this.probe();
+    }
   }
 
   /** A write completed: a `confirm()` waiting on lines in flight looks again. */

@@ -165,3 +165,48 @@ export class InFlightLedger {
     return lines;
   }
 }
+
+/**
+ * Write buffers of one size, kept for reuse: a batch is copied into one
+ * instead of a new allocation per write, and given back once the transport
+ * is done with it.
+ *
+ * @example
+ * ```ts
+ * import { BufferPool } from "./ledger.ts";
+ *
+ * const pool = new BufferPool(65536, 4);
+ * const buffer = pool.take();
+ * pool.give(buffer);
+ * console.assert(pool.take() === buffer);
+ * ```
+ */
+export class BufferPool {
+  /** Bytes of each buffer. */
+  readonly size: number;
+  readonly #max: number;
+  readonly #spare: Uint8Array[] = [];
+
+  /**
+   * @param size bytes of each buffer
+   * @param max most buffers kept
+   */
+  constructor(size: number, max: number) {
+    this.size = size;
+    this.#max = max;
+  }
+
+  /** A buffer of `size` bytes: a spare one, else a new one. */
+  take(): Uint8Array {
+    return this.#spare.pop() ?? new Uint8Array(this.size);
+  }
+
+  /**
+   * Keeps `buffer` for reuse when it is one of this pool's size and there is room.
+   *
+   * @param buffer a buffer the caller is done with
+   */
+  give(buffer: Uint8Array): void {
+    if (buffer.byteLength === this.size && this.#spare.length < this.#max) this.#spare.push(buffer);
+  }
+}

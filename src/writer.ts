@@ -17,12 +17,13 @@ import { type BackoffOptions, sleep } from "./backoff.ts";
 import { planEnd, Session, type SessionOwner, type Timers } from "./connection.ts";
 import { ConnectError, type ConnectionLostError, type PotsdbError } from "./errors.ts";
 import { KeepAlive } from "./keep_alive.ts";
-import { InFlightLedger, type SeqBatch } from "./ledger.ts";
+import { BufferPool, InFlightLedger, type SeqBatch } from "./ledger.ts";
 import { isProbeAnswer, isProbeAnswerTail } from "./liveness.ts";
 import { DropOldestQueue, type LineSink } from "./queue.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { raceSignal, unrefTimer } from "./runtime.ts";
-import type { Spool, SpoolPosition } from "./spool/types.ts";
+import { RATE_LIMITED, SpoolFeed } from "./spool/feed.ts";
+import type { Spool } from "./spool/types.ts";
 import type { Connection, Rejection, Transport } from "./transport/types.ts";
 
 export type { Address };
@@ -84,9 +85,6 @@ export interface WriterOptions {
   /** Where lines wait on disk (the `spool` option); none by default. */
   spool?: Spool;
 }
-
-/** A batch read from the spool: it is committed there once written. */
-type SpoolBatch = SeqBatch & { spoolStart?: SpoolPosition; spoolEnd?: SpoolPosition };
 
 // Write buffers kept for reuse once their write is confirmed: a batch is copied into one
 // instead of a new allocation per write.
@@ -175,16 +173,13 @@ export class Writer implements LineSink {
   /** A caller waits for an answer to what is written (`flush({ confirmed })`): probe without waiting for the heartbeat. */
   #confirmWanted = false;
   readonly #ledger = new InFlightLedger();
-  #spare: Uint8Array[] = [];
+  readonly #buffers: BufferPool;
   #wake: (() => void) | undefined;
   #running: Promise<void> | undefined;
   readonly #hold: KeepAlive;
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
-  // The spool, if any (see "spool hooks" below).
-  readonly #spool: Spool | undefined;
-  #wal = false;
-  #spoolBase = 0;
-  #spillScheduled = false;
+  /** The spool, if any: `spool/feed.ts` moves lines between it and the queue. */
+  readonly #feed: SpoolFeed | undefined;
 
   /**
    * Makes an idle writer; it starts on the first `enqueue` or `connectNow`.
@@ -224,13 +219,31 @@ export class Writer implements LineSink {
         }
       },
     );
-    this.#spool = options.spool;
-    if (this.#spool !== undefined) this.#attachSpool(this.#spool); // SPOOL HOOK
+    this.#buffers = new BufferPool(options.batchBytes, SPARE_BUFFERS);
+    const spool = options.spool;
+    if (spool !== undefined) {
+      this.#feed = new SpoolFeed(spool, {
+        queue: this.queue,
+        buffers: this.#buffers,
+        limiter: this.#limiter,
+        host: {
+          accepted: () => this.accepted,
+          stopped: () => this.#stopped,
+          pumpFull: () => {
+            if (this.#wake === undefined && this.#session !== undefined) this.#pump(true);
+          },
+        },
+      });
+      // Lines an earlier process left are numbered first: 0 .. recovered - 1.
+      this.accepted = spool.recovered;
+      spool.onExit(() => this.#persist(false));
+      if (spool.unread > 0) this.#running = this.#run();
+    }
   }
 
   /** Lines accepted but neither written nor dropped (those waiting in the spool included). */
   get pending(): number {
-    return this.queue.length + this.#ledger.lines + (this.#spool?.unread ?? 0);
+    return this.queue.length + this.#ledger.lines + (this.#feed?.spool.unread ?? 0);
   }
 
   /**
@@ -238,12 +251,12 @@ export class Writer implements LineSink {
    * counted where it is, in flight or sent, until the spool lets it go) (#20.13).
    */
   get spooled(): number {
-    return this.#spool?.unread ?? 0;
+    return this.#feed?.spool.unread ?? 0;
   }
 
   /** Unread lines the spool dropped because it was full. */
   get droppedSpoolFull(): number {
-    return this.#spool?.droppedFull ?? 0;
+    return this.#feed?.spool.droppedFull ?? 0;
   }
 
   /** Lines dropped because the queue was full. */
@@ -262,7 +275,7 @@ export class Writer implements LineSink {
    */
   get firstPending(): number {
     return this.#ledger.firstSeq ??
-      (this.#spoolReady() ? this.#spoolBase + this.#spool!.consumed : this.accepted - this.queue.length);
+      (this.#feed?.ready ? this.#feed.nextSeq : this.accepted - this.queue.length);
   }
 
   /**
@@ -314,7 +327,7 @@ export class Writer implements LineSink {
     this.accepted++;
     // The oldest line made room: a flush that waited for it may be done.
     if (dropped !== 0) this.#o.events.progress();
-    if (this.#wal) this.#walQueued(); // SPOOL HOOK: to disk now or at the end of this task
+    if (this.#feed?.wal) this.#feed.queued(); // to disk now, or at the end of this task
     if (this.#wake !== undefined) {
       const wake = this.#wake;
       this.#wake = undefined;
@@ -386,7 +399,7 @@ export class Writer implements LineSink {
       }
       await s.done;
     }
-    if (this.#spool !== undefined) this.#persist(true); // SPOOL HOOK: what is left goes to disk
+    if (this.#feed !== undefined) this.#persist(true); // what is left goes to disk
     this.droppedAtClose += this.queue.clear() + this.#ledger.clear();
     this.#hold.stop();
     clearTimeout(this.#sleepTimer);
@@ -398,7 +411,7 @@ export class Writer implements LineSink {
       this.#stop.signal.addEventListener("abort", () => resolve(), { once: true })
     );
     while (!this.#stopped) {
-      if (this.queue.length === 0 && !this.#ledger.hasRetry && !this.#spoolReady()) {
+      if (this.queue.length === 0 && !this.#ledger.hasRetry && !this.#feed?.ready) {
         if (this.#ledger.unconfirmedLines === 0) this.#hold.update();
         await new Promise<void>((resolve) => this.#wake = resolve);
         this.#wake = undefined;
@@ -413,13 +426,15 @@ export class Writer implements LineSink {
       }
       const result = this.#pump();
       if (result === Pump.Blocked) {
-        try {
-          await Promise.race([s.conn.ready(), s.done, stopped]);
-          s.liveness?.peerRead();
-        } catch {
-          // the connection is gone; its end requeued its batches
+        const ready = await Promise.race([
+          s.conn.ready().then(() => true, () => false), // rejected: the connection is gone, its end requeued
+          s.done.then(() => false),
+          stopped.then(() => false),
+        ]);
+        if (ready) {
+          s.liveness?.peerRead(); // backed-up bytes moved: the peer reads
+          s.blocked = false;
         }
-        s.blocked = false;
       } else if (result === Pump.RateLimited) {
         await this.#sleep(this.#limiter!.msUntil(this.#wanted()));
       }
@@ -430,7 +445,7 @@ export class Writer implements LineSink {
   #wanted(): number {
     const retry = this.#ledger.peekRetry();
     if (retry !== undefined) return retry.count;
-    const ready = this.queue.length + (this.#spoolReady() ? this.#spool!.unread : 0);
+    const ready = this.queue.length + (this.#feed?.ready ? this.#feed.spool.unread : 0);
     return Math.max(1, Math.min(ready, Math.ceil(this.#o.mps / 100)));
   }
 
@@ -459,10 +474,10 @@ export class Writer implements LineSink {
             }
           }
           this.#ledger.nextRetry();
-        } else if (this.#spool !== undefined) {
-          // SPOOL HOOK: lines on disk are older than those queued: they go first.
-          const spooled = this.#fromSpool();
-          if (spooled === Pump.RateLimited) return Pump.RateLimited;
+        } else if (this.#feed !== undefined) {
+          // Lines on disk are older than those queued: they go first.
+          const spooled = this.#feed.read();
+          if (spooled === RATE_LIMITED) return Pump.RateLimited;
           batch = spooled;
         }
         if (batch === undefined) {
@@ -474,9 +489,9 @@ export class Writer implements LineSink {
             if (max === 0) return Pump.RateLimited;
           }
           const seq = this.accepted - queue.length;
-          const into = this.#spare.pop() ?? new Uint8Array(this.#o.batchBytes);
+          const into = this.#buffers.take();
           const taken = queue.take(max, this.#o.batchBytes, into)!;
-          if (taken.data.buffer !== into.buffer) this.#spare.push(into); // a line longer than a batch
+          if (taken.data.buffer !== into.buffer) this.#buffers.give(into); // a line longer than a batch
           if (limiter !== undefined && taken.count < max) limiter.giveBack(max - taken.count);
           batch = { data: taken.data, count: taken.count, seq };
         }
@@ -564,14 +579,11 @@ export class Writer implements LineSink {
   /** A batch leaves the ledger for good: counted, and its buffer reused. */
   #release(batch: SeqBatch, as: "confirmed" | "unconfirmed", count = batch.count): void {
     this[as] += count;
-    // SPOOL HOOK: delivered (written, or acknowledged where the server answers), off the disk.
-    const spoolEnd = (batch as SpoolBatch).spoolEnd;
-    if (spoolEnd !== undefined) this.#spool!.commit(spoolEnd);
+    // Delivered (written, or acknowledged where the server answers): off the disk.
+    this.#feed?.delivered(batch);
     // The transport is done with the bytes: the buffer can take another batch.
-    const buffer = batch.data.buffer;
-    if (buffer.byteLength === this.#o.batchBytes && this.#spare.length < SPARE_BUFFERS) {
-      this.#spare.push(new Uint8Array(buffer as ArrayBuffer));
-    }
+    const buffer = batch.data.buffer as ArrayBuffer;
+    if (buffer.byteLength === this.#buffers.size) this.#buffers.give(new Uint8Array(buffer));
   }
 
   /** Lets go of every retained batch, as unconfirmed. */
@@ -586,7 +598,7 @@ export class Writer implements LineSink {
     if (this.#session === s) this.#session = undefined;
     const plan = planEnd(reason, {
       replays: s.liveness?.replays ?? false,
-      spool: this.#spool?.active ?? false,
+      spool: this.#feed?.spool.active ?? false,
       failed: error !== undefined,
       moving: s.moving,
     });
@@ -717,117 +729,12 @@ export class Writer implements LineSink {
     return () => cancel.abort();
   }
 
-  // --- spool hooks --------------------------------------------------------------------------
-  // With a spool, lines flow queue → spool → connection: in "overflow" mode the queue's
-  // overflow hook moves its oldest lines to disk instead of dropping them, in "always" mode
-  // every line goes to disk at once (a write-ahead log). The pump takes from the spool before
-  // the queue, a confirmed spool batch is committed, and at stop or process exit what is
-  // still pending is written to the spool.
-
-  #attachSpool(spool: Spool): void {
-    // Lines an earlier process left are numbered first: 0 .. recovered - 1.
-    this.accepted = spool.recovered;
-    this.#wal = spool.mode === "always";
-    if (!this.#wal) this.queue.overflow = () => this.#spill(true);
-    spool.onExit(() => this.#persist(false));
-    if (spool.unread > 0) this.#running = this.#run();
-  }
-
-  /** Whether the spool has lines to read. */
-  #spoolReady(): boolean {
-    const spool = this.#spool;
-    return spool !== undefined && spool.active && spool.unread > 0;
-  }
-
-  /** "always" mode: a full batch goes to disk now, anything less when the caller's task ends. */
-  #walQueued(): void {
-    if (this.queue.bytes < this.#o.batchBytes) {
-      if (!this.#spillScheduled) {
-        this.#spillScheduled = true;
-        queueMicrotask(() => {
-          this.#spillScheduled = false;
-          if (!this.#stopped) this.#spill(false);
-        });
-      }
-      return;
-    }
-    this.#spill(false);
-    if (this.#wake === undefined && this.#session !== undefined) this.#pump(true);
-  }
-
-  /**
-   * Moves lines from the front of the queue into the spool: one batch when
-   * `once` (to make room in a full queue), else all of them. A spool that
-   * fails takes nothing; the queue then works as without one.
-   */
-  #spill(once: boolean): void {
-    const spool = this.#spool!;
-    const queue = this.queue;
-    if (!spool.active || queue.length === 0) return;
-    // The spool's unread lines run on into these; when it has none, they start here.
-    if (spool.unread === 0) this.#spoolBase = this.accepted - queue.length - spool.consumed;
-    const into = this.#spare.pop() ?? new Uint8Array(this.#o.batchBytes);
-    try {
-      while (queue.length > 0) {
-        const batch = queue.peek(queue.length, this.#o.batchBytes, into)!;
-        if (!spool.append(batch.data, batch.count)) return;
-        queue.discard(batch.count);
-        if (once) return;
-      }
-    } finally {
-      if (this.#spare.length < SPARE_BUFFERS) this.#spare.push(into);
-    }
-  }
-
-  /** The next batch from the spool, if it has one and the rate limit allows. */
-  #fromSpool(): SpoolBatch | undefined | typeof Pump.RateLimited {
-    if (this.#wal) this.#spill(false);
-    if (!this.#spoolReady()) return undefined;
-    const spool = this.#spool!;
-    let max = spool.unread;
-    const limiter = this.#limiter;
-    if (limiter !== undefined) {
-      max = limiter.take(max);
-      if (max === 0) return Pump.RateLimited;
-    }
-    const seq = this.#spoolBase + spool.consumed;
-    const into = this.#spare.pop() ?? new Uint8Array(this.#o.batchBytes);
-    const read = spool.read(max, this.#o.batchBytes, into);
-    if (read === undefined || read.data.buffer !== into.buffer) this.#spare.push(into);
-    if (limiter !== undefined) limiter.giveBack(max - (read?.count ?? 0));
-    if (read === undefined) return undefined;
-    return { data: read.data, count: read.count, seq, spoolStart: read.start, spoolEnd: read.end };
-  }
-
-  /**
-   * Writes every pending line to the spool: batches taken from the queue and
-   * not confirmed, then the queue. Batches read from the spool are on disk
-   * still (uncommitted); at stop the spool is rewound to read them again and
-   * closed. Runs at stop, and synchronously at process exit.
-   */
+  /** Pending lines go to the spool (at stop, and synchronously at process exit); kept ones leave `sent`. */
   #persist(stopping: boolean): void {
-    const spool = this.#spool!;
-    if (!spool.active) {
-      if (stopping) spool.close();
-      return;
-    }
-    const ledger = this.#ledger;
-    // In flight or not, it is all pending now; unacknowledged lines go to disk too, to be written again.
-    const replayed = ledger.requeue();
+    const { replayed, lost } = this.#feed!.persist(this.#ledger, stopping);
     this.sent -= replayed;
     this.replayed += replayed;
-    let lost = 0;
-    for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) {
-      const start = (b as SpoolBatch).spoolStart;
-      if (start !== undefined && spool.onDisk(start)) continue;
-      if (lost > 0 || !spool.append(b.data, b.count)) lost += b.count;
-    }
     this.droppedAtClose += lost;
-    this.#spill(false);
-    if (stopping) {
-      spool.rewind();
-      spool.close();
-    }
   }
 
   async #sleep(ms: number): Promise<void> {
