@@ -325,6 +325,54 @@ describe("meters: reports", () => {
   });
 });
 
+describe("meters: edges", () => {
+  it("a close() while a flush waits for the next second writes once, and the flush settles", async () => {
+    const { client, clock, fresh } = setup();
+    const c = client.counter("c");
+    c.inc();
+    await guard(client.flush(), "flush");
+    c.inc();
+    const waiting = client.flush().then(() => "flushed", (e) => e);
+    await settle();
+    const s = await guard(client.close(), "close");
+    assert.equal(await guard(waiting, "the waiting flush"), "flushed");
+    await clock.advance(1000); // the wait's sleep was cut short by close(): nothing more is written
+    assert.deepEqual(fresh(), [`put c ${TS} 1 host=web1`, `put c ${TS + 1} 2 host=web1`]);
+    assert.equal(s.meters.reports, 2);
+  });
+
+  it("finds its meters again after the look-up cache forgets them", async () => {
+    const { client, fresh } = setup({ sanitize: true, maxMeters: 1 });
+    const first = client.counter("c", { v: "x_" });
+    // 2,000 spellings of one tag value (a symbol, sanitised to "_"): more paths than the cache keeps.
+    for (let i = 0; i < 2000; i++) {
+      assert.equal(
+        client.counter("c", { v: "x" + String.fromCharCode(0x2200 + i) }),
+        first,
+      );
+    }
+    assert.equal(client.counter("c", { v: "x_" }), first);
+    first.inc();
+    const s = await guard(client.close(), "close");
+    assert.deepEqual(s.meters, { meters: 1, overflow: 0, reports: 1, lines: 1, refused: 0 });
+    assert.deepEqual(fresh(), [`put c ${TS} 1 v=x_ host=web1`]);
+  });
+
+  it("times a promise that rejects, and passes the rejection on", async () => {
+    const { client, clock } = setup();
+    const h = client.histogram("h");
+    const failing = h.time(async () => {
+      await clock.sleep(30, new AbortController().signal);
+      throw new Error("refused");
+    });
+    await clock.advance(30);
+    await assert.rejects(guard(failing, "time()"), /refused/);
+    assert.equal(h.count, 1);
+    assert.equal(h.sum, 30);
+    await guard(client.close(), "close");
+  });
+});
+
 describe("meters: bounds and bad input", () => {
   it("caps distinct meters at maxMeters; the overflow works, is counted, and is never reported", async () => {
     const { client, fresh } = setup({ maxMeters: 2 });
