@@ -101,6 +101,7 @@ const DEFAULT_MAX_METERS = 10_000;
 /** The longest value text a report may write (24 characters), to check a meter's lines once, when made. */
 const WIDEST_VALUE = -1.2345678901234567e-300;
 const BUCKET = ".bucket";
+
 /**
  * The client's meters: finds or makes them by name and tags, and writes them
  * all as one report every `reportMs`, and on `flush()` and `close()`.
@@ -114,7 +115,7 @@ const BUCKET = ".bucket";
  *
  * @example
  * ```ts
- * import { MeterRegistry } from "./meters.ts";
+ * import { MeterRegistry } from "./meter_registry.ts";
  * import { DropOldestQueue } from "./queue.ts";
  *
  * const queue = new DropOldestQueue(100);
