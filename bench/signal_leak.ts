@@ -51,4 +51,8 @@ const without = await run(false);
 const withSignal = await run(true);
 server.close();
 for (const socket of sockets) socket.destroy();
-console.log(`${N} closed clients: ${without.toFixed(1)} MB retained without signal, ${withSignal.toFixed(1)} MB with one signal`);
+console.log(
+  `${N} closed clients: ${without.toFixed(1)} MB retained without signal, ${
+    withSignal.toFixed(1)
+  } MB with one signal`,
+);
