@@ -49,20 +49,30 @@ export interface FeedOptions {
  *
  * @example
  * ```ts
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
  * import { BufferPool } from "../ledger.ts";
  * import { DropOldestQueue } from "../queue.ts";
  * import { SpoolFeed } from "./feed.ts";
- * import type { Spool } from "./types.ts";
+ * import { FileSpool } from "./file.ts";
  *
- * declare const spool: Spool; // a FileSpool, say
+ * const dir = mkdtempSync(join(tmpdir(), "potsdb-feed-"));
+ * const spool = new FileSpool({ dir, maxBytes: 1 << 20, mode: "always", fsync: "never" }, () => {});
  * const queue = new DropOldestQueue(1000);
  * const feed = new SpoolFeed(spool, {
  *   queue,
  *   buffers: new BufferPool(65536, 4),
  *   limiter: undefined,
- *   host: { accepted: () => 0, stopped: () => false, pumpFull() {} },
+ *   host: { accepted: () => queue.length, stopped: () => false, pumpFull() {} },
  * });
- * console.assert(feed.ready === (spool.active && spool.unread > 0));
+ * queue.push("put a 1 1 t=v\n");
+ * const batch = feed.read(); // "always": the queue goes to disk first, then is read from there
+ * if (typeof batch !== "object") throw new Error("a batch was expected");
+ * console.assert(batch.count === 1 && batch.seq === 0);
+ * feed.delivered(batch); // off the disk
+ * spool.close();
+ * rmSync(dir, { recursive: true });
  * ```
  */
 export class SpoolFeed {
