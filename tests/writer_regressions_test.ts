@@ -146,6 +146,32 @@ describe("#20.5 mps holds for replays", () => {
   });
 });
 
+describe("#20.5 mps holds for spool reads", () => {
+  for (const mode of ["always", "overflow"] as const) {
+    it(`${mode}: lines read from the spool take tokens`, async () => {
+      const dir = tempDir();
+      try {
+        const mps = 100;
+        // The first process leaves 300 lines on disk; the next one delivers them at mps.
+        const first = setup({ spool: { dir, mode, fsync: "never" } });
+        first.t.refuse.add("*");
+        send(first.c, 0, 300);
+        await first.c.close({ timeoutMs: 0 });
+        const { clock, t, c } = setup({ mps, spool: { dir, mode, fsync: "never" } });
+        assert.equal(c.stats().spool?.recovered, 300);
+        send(c, 300, 400);
+        await clock.advance(5000, 10);
+        const s = await closeRunning(c, clock);
+        balanced(s);
+        assert.deepEqual(t.values(), range(0, 400));
+        assert.ok(overRate(t, mps) <= 0, `${overRate(t, mps)} lines over the rate`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe("#20.11 rebalancing writes no duplicates", () => {
   it("moves only after an answer confirmed what was written", async () => {
     const { clock, t, c } = setup({ heartbeatMs: 50, rebalanceMs: 300 }, ["a:1", "b:1"]);
