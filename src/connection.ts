@@ -11,9 +11,10 @@
  */
 
 import type { Address, EndReason } from "./addresses.ts";
-import { ConnectionLostError } from "./errors.ts";
+import { ConnectError, ConnectionLostError } from "./errors.ts";
 import { isProbeAnswer, isProbeAnswerTail, Liveness, PROBE } from "./liveness.ts";
-import type { Connection } from "./transport/types.ts";
+import { unrefTimer } from "./runtime.ts";
+import type { Connection, Transport } from "./transport/types.ts";
 
 export type { EndReason };
 
@@ -61,6 +62,81 @@ export interface SessionOptions {
   expectAnswers: boolean;
   /** The clock and its timers. */
   timers: Timers;
+}
+
+/** Settings of {@linkcode openConnection}. */
+export interface OpenOptions {
+  /** Longest wait for the connection. */
+  timeoutMs: number;
+  /** A caller awaits this attempt (the host check): its timer holds the process. */
+  awaited: boolean;
+  /** Aborts the attempt (the writer stops). */
+  signal: AbortSignal;
+  /** TCP keepalive for the transport; 0 = off. */
+  keepAliveMs: number;
+  /** Each line the server sends. */
+  onLine(line: string): void;
+  /** A failure the connection recovers from by itself (an HTTP request it retries). */
+  onError(error: ConnectError): void;
+}
+
+/**
+ * Opens a connection to `address` within `timeoutMs`.
+ *
+ * @param transport opens it
+ * @param address where
+ * @param options timeout, abort signal, keepalive and the callbacks for server lines and transient failures
+ * @returns the open connection
+ * @throws {ConnectError} `CONNECT_TIMEOUT` when the time is up, else `CONNECT_FAILED`
+ *
+ * @example
+ * ```ts
+ * import { openConnection } from "./connection.ts";
+ * import { MemoryTransport } from "./transport/memory.ts";
+ *
+ * const conn = await openConnection(new MemoryTransport(), { host: "m", port: 1 }, {
+ *   timeoutMs: 1000, awaited: true, signal: new AbortController().signal, keepAliveMs: 0,
+ *   onLine() {}, onError() {},
+ * });
+ * conn.end();
+ * ```
+ */
+export async function openConnection(
+  transport: Transport,
+  address: Address,
+  options: OpenOptions,
+): Promise<Connection> {
+  const where = `${address.host}:${address.port}`;
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
+  // A caller awaiting the host check holds the process; background reconnects do not.
+  if (!options.awaited) unrefTimer(timer);
+  try {
+    return await transport.connect({
+      host: address.host,
+      port: address.port,
+      signal: AbortSignal.any([options.signal, timeout.signal]),
+      keepAliveMs: options.keepAliveMs,
+      onLine: options.onLine,
+      onError: (e) =>
+        options.onError(
+          new ConnectError("CONNECT_FAILED", where, `sending to ${where} failed: ${e.message}`, e),
+        ),
+    });
+  } catch (e) {
+    if (timeout.signal.aborted) {
+      throw new ConnectError(
+        "CONNECT_TIMEOUT",
+        where,
+        `connecting to ${where} took longer than ${options.timeoutMs} ms`,
+        e,
+      );
+    }
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new ConnectError("CONNECT_FAILED", where, `cannot connect to ${where}: ${reason}`, e);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What {@linkcode planEnd} decides for one end of a connection. */

@@ -14,8 +14,8 @@
 
 import { type Address, AddressBook, type EndReason } from "./addresses.ts";
 import { type BackoffOptions, sleep } from "./backoff.ts";
-import { planEnd, Session, type SessionOwner, type Timers } from "./connection.ts";
-import { ConnectError, type ConnectionLostError, type PotsdbError } from "./errors.ts";
+import { openConnection, planEnd, Session, type SessionOwner, type Timers } from "./connection.ts";
+import type { ConnectError, ConnectionLostError, PotsdbError } from "./errors.ts";
 import { KeepAlive } from "./keep_alive.ts";
 import { BufferPool, InFlightLedger, type SeqBatch } from "./ledger.ts";
 import { isProbeAnswer, isProbeAnswerTail } from "./liveness.ts";
@@ -650,52 +650,25 @@ export class Writer implements LineSink {
     this.#o.events.connectError(error);
   }
 
-  async #open(address: Address, timeoutMs: number, awaited = false): Promise<Connection> {
-    const where = `${address.host}:${address.port}`;
-    const timeout = new AbortController();
-    const signal = AbortSignal.any([this.#stop.signal, timeout.signal]);
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
-    // A caller awaiting the host check holds the process; background reconnects do not.
-    if (!awaited) unrefTimer(timer);
+  #open(address: Address, timeoutMs: number, awaited = false): Promise<Connection> {
     let conn: Connection | undefined;
-    try {
-      conn = await this.#o.transport.connect({
-        host: address.host,
-        port: address.port,
-        signal,
-        keepAliveMs: this.#o.keepAliveMs,
-        onLine: (line) => {
-          const s = this.#session;
-          if (s !== undefined && s.conn === conn ? s.serverLine(line) : isAnswerLine(line)) return;
-          this.#o.events.serverLine(line);
-        },
-        onError: (e) => {
-          const error = new ConnectError(
-            "CONNECT_FAILED",
-            where,
-            `sending to ${where} failed: ${e.message}`,
-            e,
-          );
-          this.connectFailures++;
-          this.lastError = error;
-          if (!this.#stopped) this.#o.events.connectError(error);
-        },
-      });
-      return conn;
-    } catch (e) {
-      if (timeout.signal.aborted) {
-        throw new ConnectError(
-          "CONNECT_TIMEOUT",
-          where,
-          `connecting to ${where} took longer than ${timeoutMs} ms`,
-          e,
-        );
-      }
-      const reason = e instanceof Error ? e.message : String(e);
-      throw new ConnectError("CONNECT_FAILED", where, `cannot connect to ${where}: ${reason}`, e);
-    } finally {
-      clearTimeout(timer);
-    }
+    const opening = openConnection(this.#o.transport, address, {
+      timeoutMs,
+      awaited,
+      signal: this.#stop.signal,
+      keepAliveMs: this.#o.keepAliveMs,
+      onLine: (line) => {
+        const s = this.#session;
+        if (s !== undefined && s.conn === conn ? s.serverLine(line) : isAnswerLine(line)) return;
+        this.#o.events.serverLine(line);
+      },
+      onError: (error) => {
+        this.connectFailures++;
+        this.lastError = error;
+        if (!this.#stopped) this.#o.events.connectError(error);
+      },
+    });
+    return opening.then((c) => conn = c);
   }
 
   #adopt(conn: Connection, address: Address): Session {
