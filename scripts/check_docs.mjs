@@ -6,7 +6,8 @@
 //   with `deno check`. Imports of `@x/potsdb…` are mapped to this checkout's
 //   sources, `cloudflare:sockets` to a small stand-in.
 // - Then they run, against a local VictoriaMetrics started here (scripts/tsdb.ts),
-//   on Node 20 (the tsc output), Node 22 and 24 (type stripping), Deno and Bun.
+//   on Node 20 (the tsc output), Node 22 and 24 (the block's types stripped by Node, the library
+//   built by tsc, as npm ships it), Deno and Bun (the sources).
 //   `tsd.example.com` (also `tsd1.…`, `tsd2.…`, with or without a port) stands for
 //   that server: its telnet port, or its OpenTSDB HTTP port in a block that uses
 //   `httpTransport`. A run passes when the block exits 0 within its time and
@@ -131,9 +132,14 @@ const where = (b) => `${b.file}:${b.line}`;
 /** `@x/potsdb` and its subpaths, as deno.json maps them to files. */
 const entries = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports;
 
-function mapImports(code, fromDir) {
+/**
+ * The block's imports of `@x/potsdb…` pointed at this checkout: at the TypeScript sources, or with
+ * `compiled` at tsc's output, which is what Node users run (npm and JSR's npm layer ship JavaScript).
+ */
+function mapImports(code, fromDir, compiled = false) {
   const to = (file) => {
-    const r = relative(fromDir, join(root, file)).replaceAll("\\", "/");
+    const target = compiled ? join(outDir, file).replace(/\.ts$/, ".js") : join(root, file);
+    const r = relative(fromDir, target).replaceAll("\\", "/");
     return r.startsWith(".") ? r : `./${r}`;
   };
   return code.replace(/(from\s+|import\s*\(\s*|import\s+)(["'])([^"']+)\2/g, (all, head, q, spec) => {
@@ -367,6 +373,10 @@ async function main() {
       const source = readFileSync(b.path, "utf8");
       const live = b.path.replace(/\.(ts|js)$/, ".live.$1");
       writeFileSync(live, pointAt(source, tsdb.telnetPort, tsdb.opentsdbHttpPort));
+      // Node 22 and 24 strip the block's types themselves and load the library as npm ships it: built.
+      const nodeLive = b.path.replace(/\.(ts|js)$/, ".node.live.$1");
+      const forNode = mapImports(b.code, blocksDir, true) + "\nexport {};\n";
+      writeFileSync(nodeLive, pointAt(forNode, tsdb.telnetPort, tsdb.opentsdbHttpPort));
       const compiled = join(outDir, relative(root, b.path)).replace(/\.ts$/, ".js");
       const compiledLive = compiled.replace(/\.js$/, ".live.js");
       if (runtimes.includes("node20")) {
@@ -377,7 +387,7 @@ async function main() {
           );}
       }
       for (const r of runtimes) {
-        const file = r === "node20" ? compiledLive : live;
+        const file = r === "node20" ? compiledLive : r === "node22" || r === "node24" ? nodeLive : live;
         tasks.push(async () => {
           const [cmd, args] = commands[r](file);
           const res = await runProcess(cmd, args);
@@ -387,7 +397,7 @@ async function main() {
       }
       if (m?.serverDown) {
         const down = b.path.replace(/\.(ts|js)$/, ".down.$1");
-        writeFileSync(down, pointAt(source, downPort, downPort));
+        writeFileSync(down, pointAt(forNode, downPort, downPort));
         tasks.unshift(async () => { // first: it waits out its deadlines while the others run
           const [cmd, args] = commands.node24(down);
           const res = await runProcess(cmd, args, { timeoutMs: 60_000 });
