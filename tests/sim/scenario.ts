@@ -96,8 +96,9 @@ function drawServer(r: Rng, acknowledging: boolean): ServerConfig {
   };
 }
 
-/** Draws a scenario from its seed. */
+/** Draws a scenario from its seed: one in sixteen is about the spool's disk (seed % 16 = 15). */
 export function drawScenario(seed: number): Scenario {
+  if (seed % 16 === 15) return drawDiskScenario(seed);
   const r = new Rng(seed);
   const acknowledging = r.chance(0.3);
   const hosts = r.int(1, 3);
@@ -158,6 +159,53 @@ export function drawScenario(seed: number): Scenario {
     } else if (x < 0.92) ops.push({ k: "crash" });
     else if (x < 0.96) ops.push({ k: "exit" });
     else if (spool) ops.push({ k: "second" });
+  }
+  ops.push({ k: "close", timeoutMs: r.pick([0, 50, 1000, 10000]), abort: r.chance(0.15) });
+  return { seed, drawn, ops };
+}
+
+/**
+ * A scenario about the spool's disk: a backlog builds on disk while the servers refuse, the
+ * disk fails in every way while it is read back, and processes crash and restart on it.
+ */
+function drawDiskScenario(seed: number): Scenario {
+  const r = new Rng(seed);
+  const base = drawScenario(seed + 1); // any other seed: options to start from
+  const d = base.drawn;
+  const drawn: Drawn = {
+    ...d,
+    spool: {
+      mode: r.pick<SpoolMode>(["overflow", "always"]),
+      fsync: r.pick<SpoolFsync>(["never", "interval", "always"]),
+      maxBytes: r.pick([64 * 1024, 128 * 1024, 1024 * 1024]),
+    },
+    qsize: r.pick([10, 100, 1000]),
+    servers: d.servers.map(() => ({ ...OK, behaviour: "refuse" as Behaviour })),
+  };
+  const ops: Op[] = [];
+  for (let i = r.int(1, 4); i > 0; i--) ops.push({ k: "send", n: r.pick([300, 2000]), bad: 0, dups: 0 });
+  ops.push({ k: "advance", ms: r.pick([10, 1000]) });
+  if (r.chance(0.7)) ops.push({ k: r.chance(0.5) ? "crash" : "exit" });
+  ops.push({
+    k: "faults",
+    faults: {
+      readEio: r.pick([0.01, 0.05, 0.2]),
+      writeEio: r.pick([0, 0.01, 0.05]),
+      fsyncEio: r.pick([0, 0.05, 0.2]),
+      enospc: r.pick([0, 0.01, 0.05]),
+      crash: r.pick([0, 0, 0.01, 0.05]),
+    },
+  });
+  for (let h = 0; h < drawn.hosts; h++) ops.push({ k: "server", host: h, cfg: { ...OK } });
+  for (let i = r.int(2, 10); i > 0; i--) {
+    const x = r.next();
+    if (x < 0.3) ops.push({ k: "send", n: r.pick([5, 300, 2000]), bad: r.int(0, 1), dups: 0 });
+    else if (x < 0.6) ops.push({ k: "advance", ms: r.pick([1, 10, 100, 1000, 5000]) });
+    else if (x < 0.75) ops.push({ k: "crash" });
+    else if (x < 0.85) ops.push({ k: "exit" });
+    else if (x < 0.92) {
+      ops.push({ k: "server", host: r.int(0, drawn.hosts - 1), cfg: drawServer(r, drawn.acknowledging) });
+    } else ops.push({ k: "flush", timeoutMs: r.pick([0, 100, 5000]), abort: false });
   }
   ops.push({ k: "close", timeoutMs: r.pick([0, 50, 1000, 10000]), abort: r.chance(0.15) });
   return { seed, drawn, ops };
