@@ -593,6 +593,9 @@ export class Client extends EventTarget {
     this.#selfStop.abort();
     clearTimeout(this.#dropTimer);
     this.#flushDropEvent();
+    // The last drop event went out now: no timer for a next one outlives the client.
+    clearTimeout(this.#dropTimer);
+    this.#dropTimer = undefined;
     for (const resolve of this.#waiters.keys()) resolve();
     return this.stats();
   }
