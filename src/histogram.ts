@@ -13,8 +13,35 @@ import { sanitizeName, type TagValue } from "./put.ts";
 /** Tags as the meters keep them: a copy of the caller's, in the caller's order. */
 export type Pairs = readonly (readonly [string, TagValue])[];
 
-/** Where a report writes one put (the metric as the caller named it, before any prefix). */
-export type Emit = (metric: string, value: number, tags: Pairs) => void;
+/** The start of a metric's lines, `put <metric> `, and its bytes with the last report's timestamp. */
+export interface Head {
+  /** `put <metric> `, as the encoder wrote it. */
+  readonly text: string;
+  /** The timestamp `bytes` were made for. */
+  ts: number;
+  /** `put <metric> <ts> ` as UTF-8. */
+  bytes: Uint8Array;
+}
+
+/** One line of a meter, encoded when the meter was made: its metric's head, and its tags (` k=v…\n`). */
+export interface Line {
+  readonly head: Head;
+  /** The tags, default and host tags included, and the newline, as UTF-8. */
+  readonly tail: Uint8Array;
+}
+
+/** The lines of a histogram. */
+export interface HistogramLines {
+  count: Line;
+  sum: Line;
+  min: Line;
+  max: Line;
+  /** One per bound, then `le=inf`. */
+  buckets: Line[];
+}
+
+/** Where a report writes one put: a meter's line, with this value. */
+export type Emit = (line: Line, value: number) => void;
 
 /**
  * OpenTelemetry's default bucket bounds (its SDK's and so its exporter's), in
@@ -140,14 +167,12 @@ let changed: (h: Histogram) => boolean;
  */
 export class Histogram {
   readonly #name: string;
-  readonly #pairs: Pairs;
   readonly #buckets: readonly number[];
   readonly #bounds: Float64Array;
   /** Per bucket (not cumulative): values in (bound[i-1], bound[i]]; the last one above every bound. */
   readonly #counts: Float64Array;
-  /** Names and tags of the report's lines, made once. */
-  readonly #lines: { count: string; sum: string; min: string; max: string; bucket: string };
-  readonly #bucketTags: Pairs[];
+  /** The report's lines, encoded once. */
+  readonly #lines: HistogramLines;
   readonly #time: () => number;
   #count = 0;
   #sum = 0;
@@ -160,21 +185,12 @@ export class Histogram {
    *
    * @ignore
    */
-  constructor(name: string, pairs: Pairs, buckets: readonly number[], time: () => number) {
+  constructor(name: string, buckets: readonly number[], lines: HistogramLines, time: () => number) {
     this.#name = name;
-    this.#pairs = pairs;
     this.#buckets = buckets;
     this.#bounds = Float64Array.from(buckets);
     this.#counts = new Float64Array(buckets.length + 1);
-    this.#lines = {
-      count: name + ".count",
-      sum: name + ".sum",
-      min: name + ".min",
-      max: name + ".max",
-      bucket: name + ".bucket",
-    };
-    this.#bucketTags = [];
-    for (let i = 0; i <= buckets.length; i++) this.#bucketTags.push([["le", leText(buckets[i])], ...pairs]);
+    this.#lines = lines;
     this.#time = time;
   }
 
@@ -275,18 +291,17 @@ export class Histogram {
     changed = (h) => h.#count !== h.#reportedCount;
     report = (h, emit) => {
       const lines = h.#lines;
-      emit(lines.count, h.#count, h.#pairs);
-      emit(lines.sum, h.#sum, h.#pairs);
+      emit(lines.count, h.#count);
+      emit(lines.sum, h.#sum);
       if (h.#min !== Infinity) {
-        emit(lines.min, h.#min, h.#pairs);
-        emit(lines.max, h.#max, h.#pairs);
+        emit(lines.min, h.#min);
+        emit(lines.max, h.#max);
       }
       const counts = h.#counts;
-      const tags = h.#bucketTags;
       let cumulative = 0;
       for (let i = 0; i < counts.length; i++) {
         cumulative += counts[i];
-        emit(lines.bucket, cumulative, tags[i]);
+        emit(lines.buckets[i], cumulative);
       }
       h.#min = Infinity;
       h.#max = -Infinity;

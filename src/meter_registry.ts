@@ -12,15 +12,27 @@ import {
   checkBuckets,
   DEFAULT_BUCKETS,
   type Emit,
+  type Head,
   Histogram,
+  type HistogramLines,
   type HistogramOptions,
   leText,
+  type Line,
+  type Pairs,
   sameBuckets,
 } from "./histogram.ts";
 import { MeterLookup, toPairs } from "./meter_lookup.ts";
 import { Counter, Gauge, type Meter, reporter } from "./meters.ts";
 import { integer } from "./options.ts";
-import { type EncoderOptions, MAX_MILLISECONDS, MAX_SECONDS, PutEncoder, type Tags } from "./put.ts";
+import {
+  type EncoderOptions,
+  formatTimestamp,
+  formatValue,
+  MAX_MILLISECONDS,
+  MAX_SECONDS,
+  PutEncoder,
+  type Tags,
+} from "./put.ts";
 import type { LineSink } from "./queue.ts";
 import { MAX_TIMER_MS, unrefTimer } from "./runtime.ts";
 import type { Clock } from "./writer.ts";
@@ -84,7 +96,7 @@ export interface MeterOptions {
 
 /** What the client hands its registry. */
 export interface MeterRegistryOptions extends MeterOptions {
-  /** The client's encoder options; reports carry timestamps of their own, so they skip the duplicate check. */
+  /** The client's encoder options: each meter's lines are encoded with them when it is made. */
   encoder: EncoderOptions;
   /** Where report lines go: the client's writer. */
   sink: LineSink;
@@ -100,7 +112,9 @@ const DEFAULT_REPORT_MS = 10_000;
 const DEFAULT_MAX_METERS = 10_000;
 /** The longest value text a report may write (24 characters), to check a meter's lines once, when made. */
 const WIDEST_VALUE = -1.2345678901234567e-300;
-const BUCKET = ".bucket";
+const COUNT = ".count";
+const EMPTY = new Uint8Array(0);
+const utf8 = new TextEncoder();
 
 /**
  * The client's meters: finds or makes them by name and tags, and writes them
@@ -138,6 +152,8 @@ export class MeterRegistry {
   readonly #maxTimestamp: number;
   readonly #time: () => number;
   #encoder: PutEncoder | undefined;
+  /** Each metric's line start, shared by its meters' lines. */
+  readonly #heads = new Map<string, Head>();
   /** The meters by their series as written: metric, then the sorted tags. */
   readonly #bySeries = new Map<string, Meter>();
   /** The same, in the order they were made: the order of a report's lines. */
@@ -226,13 +242,9 @@ export class MeterRegistry {
   ): Meter {
     const buckets = bucketsOption === undefined ? DEFAULT_BUCKETS : checkBuckets(bucketsOption);
     const pairs = toPairs(tags);
-    const encoder = this.#encoder ??= new PutEncoder({ ...this.#o.encoder, dedup: false });
-    // The longest line its reports will write, checked now: a report never meets a bad line.
     const histogram = kind === Histogram;
-    const line = histogram
-      ? encoder.encode(name + BUCKET, WIDEST_VALUE, [["le", widestLe(buckets)], ...pairs], this.#maxTimestamp)
-      : encoder.encode(name, WIDEST_VALUE, pairs, this.#maxTimestamp);
-    const series = seriesOf(line, histogram);
+    const first = this.#line(histogram ? name + COUNT : name, pairs);
+    const series = seriesOf(first.text, histogram ? COUNT.length : 0);
     let meter = this.#bySeries.get(series);
     if (meter !== undefined) {
       if (!(meter instanceof kind)) {
@@ -246,10 +258,9 @@ export class MeterRegistry {
         throw new OptionsError(`${series} has buckets [${meter.buckets.join(", ")}] already`);
       }
     } else {
-      const time = this.#time;
       const made = histogram
-        ? new Histogram(name, pairs, buckets, time)
-        : new (kind as typeof Counter)(name, pairs);
+        ? new Histogram(name, buckets, this.#histogramLines(name, pairs, buckets, first.line), this.#time)
+        : new (kind as typeof Counter)(name, first.line);
       if (this.#bySeries.size >= this.#maxMeters) {
         this.#overflow++;
         return made;
@@ -261,6 +272,37 @@ export class MeterRegistry {
     }
     this.#lookup.remember(name, pairs, meter);
     return meter;
+  }
+
+  /**
+   * One line of a meter, encoded (and so validated) now with the widest value and timestamp a
+   * report can write: a report never meets a bad line, and writes the bytes made here.
+   */
+  #line(metric: string, pairs: Pairs): { line: Line; text: string } {
+    const encoder = this.#encoder ??= new PutEncoder({ ...this.#o.encoder, dedup: false });
+    const text = encoder.encode(metric, WIDEST_VALUE, pairs, this.#maxTimestamp);
+    // `put <metric> <ts> <value> <tags>\n` as the encoder wrote it: no field holds a space, and a
+    // point has at least one tag.
+    const metricEnd = text.indexOf(" ", 4);
+    const valueEnd = text.indexOf(" ", text.indexOf(" ", metricEnd + 1) + 1);
+    const headText = text.slice(0, metricEnd + 1);
+    let head = this.#heads.get(headText);
+    if (head === undefined) this.#heads.set(headText, head = { text: headText, ts: -1, bytes: EMPTY });
+    return { line: { head, tail: utf8.encode(text.slice(valueEnd)) }, text };
+  }
+
+  #histogramLines(name: string, pairs: Pairs, buckets: readonly number[], count: Line): HistogramLines {
+    const bucketLines: Line[] = [];
+    for (let i = 0; i <= buckets.length; i++) {
+      bucketLines.push(this.#line(name + ".bucket", [["le", leText(buckets[i])], ...pairs]).line);
+    }
+    return {
+      count,
+      sum: this.#line(name + ".sum", pairs).line,
+      min: this.#line(name + ".min", pairs).line,
+      max: this.#line(name + ".max", pairs).line,
+      buckets: bucketLines,
+    };
   }
 
   /**
@@ -325,16 +367,30 @@ export class MeterRegistry {
     }
     this.#last = at;
     this.#reports++;
-    const encoder = this.#encoder!;
+    let stamp: string | undefined;
+    try {
+      stamp = String(formatTimestamp(at)) + " ";
+    } catch {
+      // A clock OpenTSDB would refuse (a test's, at 0): every line of this report is.
+    }
     const { sink, dropped } = this.#o;
-    const emit: Emit = (metric, value, tags) => {
+    const emit: Emit = (line, value) => {
+      let text: string;
       try {
-        const pushedOut = encoder.encodeTo(sink, metric, value, tags, at, undefined, false);
-        this.#lines++;
-        if (pushedOut > 0) dropped(pushedOut);
+        if (stamp === undefined) throw new RangeError("timestamp");
+        text = formatValue(value);
       } catch {
-        this.#refused++;
+        this.#refused++; // or a counter past 1.8e308: Infinity
+        return;
       }
+      const head = line.head;
+      if (head.ts !== at) {
+        head.ts = at;
+        head.bytes = utf8.encode(head.text + stamp);
+      }
+      this.#lines++;
+      const pushedOut = sink.pushLine(head.bytes, text, line.tail);
+      if (pushedOut > 0) dropped(pushedOut);
     };
     for (const meter of this.#meters) reporter(meter).report(meter, emit);
     return true;
@@ -369,22 +425,14 @@ export class MeterRegistry {
   }
 }
 
-/** The `le` value with the most characters, to check a histogram's longest line. */
-function widestLe(buckets: readonly number[]): string {
-  let widest = leText(undefined);
-  for (const b of buckets) if (leText(b).length > widest.length) widest = leText(b);
-  return widest;
-}
-
 /**
  * A series as the encoder wrote it: the metric and the sorted tags of its line
- * (`put <metric> <ts> <value> <tags…>`), less the `.bucket` suffix and the
- * `le` tag (the first) of a histogram's line.
+ * (`put <metric> <ts> <value> <tags…>`), less `suffix` characters of the metric
+ * (a histogram's `.count`).
  */
-function seriesOf(line: string, histogram: boolean): string {
+function seriesOf(line: string, suffix: number): string {
   const parts = line.slice(0, -1).split(" ");
-  const metric = histogram ? parts[1].slice(0, -BUCKET.length) : parts[1];
-  return metric + " " + parts.slice(histogram ? 5 : 4).sort().join(" ");
+  return parts[1].slice(0, parts[1].length - suffix) + " " + parts.slice(4).sort().join(" ");
 }
 
 function kindName(meter: Meter): string {

@@ -14,8 +14,8 @@ import {
   type Emit,
   type Histogram,
   histogramChanged,
+  type Line,
   notFinite,
-  type Pairs,
   reportHistogram,
 } from "./histogram.ts";
 
@@ -55,7 +55,7 @@ let counters: Reporter<Counter>;
  */
 export class Counter {
   readonly #name: string;
-  readonly #pairs: Pairs;
+  readonly #line: Line;
   #value = 0;
   #reported = -1;
 
@@ -64,9 +64,9 @@ export class Counter {
    *
    * @ignore
    */
-  constructor(name: string, pairs: Pairs) {
+  constructor(name: string, line: Line) {
     this.#name = name;
-    this.#pairs = pairs;
+    this.#line = line;
   }
 
   /**
@@ -94,7 +94,7 @@ export class Counter {
     counters = {
       changed: (c) => c.#value !== c.#reported,
       report: (c, emit) => {
-        emit(c.#name, c.#value, c.#pairs);
+        emit(c.#line, c.#value);
         c.#reported = c.#value;
       },
     };
@@ -128,7 +128,7 @@ let gauges: Reporter<Gauge>;
  */
 export class Gauge {
   readonly #name: string;
-  readonly #pairs: Pairs;
+  readonly #line: Line;
   #value = 0;
   #set = false;
   #reported = NaN;
@@ -138,9 +138,9 @@ export class Gauge {
    *
    * @ignore
    */
-  constructor(name: string, pairs: Pairs) {
+  constructor(name: string, line: Line) {
     this.#name = name;
-    this.#pairs = pairs;
+    this.#line = line;
   }
 
   /**
@@ -194,7 +194,7 @@ export class Gauge {
       changed: (g) => g.#set && g.#value !== g.#reported,
       report: (g, emit) => {
         if (!g.#set) return;
-        emit(g.#name, g.#value, g.#pairs);
+        emit(g.#line, g.#value);
         g.#reported = g.#value;
       },
     };
