@@ -7,7 +7,7 @@
 // (utime+stime from /proc over the measured run) and RSS at its end, and what
 // reached the telnet sink. Prints a Markdown table; writes bench/app/results.json.
 //
-// Usage: node bench/app/run.mjs [--rounds 4] [--duration 8] [--warmup 1] [--connections 20]
+// Usage: node bench/app/run.mjs [--rounds 3] [--duration 4] [--warmup 1] [--connections 20]
 //        [--runtimes node,deno,bun] [--variants none,meters,send,otel,otlp,prom,statsd]
 import autocannon from "autocannon";
 import { spawn, spawnSync } from "node:child_process";
@@ -22,8 +22,8 @@ function arg(name, fallback) {
   const at = args.indexOf(`--${name}`);
   return at === -1 ? fallback : args[at + 1];
 }
-const ROUNDS = Number(arg("rounds", 4));
-const DURATION = Number(arg("duration", 8));
+const ROUNDS = Number(arg("rounds", 3));
+const DURATION = Number(arg("duration", 4));
 const WARMUP = Number(arg("warmup", 1));
 const CONNECTIONS = Number(arg("connections", 20));
 const RUNTIMES = arg("runtimes", "node,deno,bun").split(",");
