@@ -434,6 +434,7 @@ export class Session {
     const deadline = new AbortController();
     this.#cancels.push(this.#o.timers.after(this.#o.stallTimeoutMs, () => deadline.abort()));
     await this.confirm(deadline.signal);
+    if (this.over || this.#ending !== undefined) return; // ended meanwhile (a stop, a reset)
     this.end("rebalance");
     // A server that does not close its side in time is left.
     this.#cancels.push(this.#o.timers.after(this.#o.stallTimeoutMs || 1000, () => this.destroy("rebalance")));

@@ -83,7 +83,8 @@ export const denoTransport: Transport = {
       if (tls) {
         conn.setNoDelay?.(true);
         const secured = deno().startTls(conn, { hostname: tls.servername ?? host, caCerts: caCerts(tls) });
-        conn = await handshake(await raceSignal(secured, signal, (c) => c.close()), signal);
+        // A TLS connection that completes after the abort may have closed already (BadResource).
+        conn = await handshake(await raceSignal(secured, signal, closeQuietly), signal);
       }
     }
     conn.setNoDelay?.(true);
@@ -134,5 +135,14 @@ async function handshake(conn: DenoTlsConn, signal: AbortSignal): Promise<DenoTl
       // already closed
     }
     throw e;
+  }
+}
+
+/** Closes `c`, which may be closed already. */
+function closeQuietly(c: { close(): void }): void {
+  try {
+    c.close();
+  } catch {
+    // closed already
   }
 }
