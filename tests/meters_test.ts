@@ -4,6 +4,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { OpenTsdbMetricExporter } from "../src/otel.ts";
 import {
   Client,
   ClientClosedError,
@@ -322,6 +323,63 @@ describe("meters: reports", () => {
     assert.equal(s.dropped.queueFull, 4);
     assert.equal(drops.reduce((a, b) => a + b, 0), 6, "4 pushed out, 2 left at close");
     balanced(s);
+  });
+});
+
+describe("meters and the OpenTelemetry exporter", () => {
+  it("write the same series: names, tags and bucket bounds, so one dashboard reads both", async () => {
+    const bounds = [0.5, 10, 250];
+    const { client, fresh } = setup({ hostTag: "web1" });
+    client.counter("http.requests", { route: "home", status: 200 }).inc(3);
+    const latency = client.histogram("http.latency", { route: "home", status: 200 }, { buckets: bounds });
+    for (const v of [0.2, 7, 300]) latency.record(v);
+    await guard(client.close(), "close");
+
+    // What the SDK hands the exporter for the same instruments (its types are structural).
+    const otel = new MemoryTransport();
+    const exporterClient = new Client("h", { transport: otel, hostTag: "web1", heartbeatMs: 0 });
+    const exporter = new OpenTsdbMetricExporter(exporterClient, { buckets: true });
+    const at: [number, number] = [TS, 0];
+    const attributes = { route: "home", status: 200 };
+    exporter.export({
+      resource: { attributes: {} },
+      scopeMetrics: [{
+        metrics: [
+          {
+            descriptor: { name: "http.requests" },
+            aggregationTemporality: 1,
+            dataPointType: 3,
+            dataPoints: [{ startTime: at, endTime: at, attributes, value: 3 }],
+          },
+          {
+            descriptor: { name: "http.latency" },
+            aggregationTemporality: 1,
+            dataPointType: 0,
+            dataPoints: [{
+              startTime: at,
+              endTime: at,
+              attributes,
+              value: {
+                count: 3,
+                sum: 307.2,
+                min: 0.2,
+                max: 300,
+                buckets: { boundaries: bounds, counts: [1, 1, 0, 1] },
+              },
+            }],
+          },
+        ],
+      }],
+    }, () => {});
+    await guard(exporterClient.close(), "close");
+
+    /** metric, sorted tags and value of each line: the timestamps are the only difference allowed. */
+    const series = (lines: string[]) =>
+      lines.map((l) => {
+        const [, metric, , value, ...tags] = l.split(" ");
+        return `${metric} ${tags.sort().join(" ")} ${value}`;
+      }).sort();
+    assert.deepEqual(series(fresh()), series(otel.lines()));
   });
 });
 
