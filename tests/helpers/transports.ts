@@ -82,7 +82,9 @@ export function recording(inner: Transport, now: () => number = () => 0): Record
       const wrapped: Connection = {
         write(data, done) {
           // The client's `version` probe is no batch: passed on, not recorded.
-          if (data.length === PROBE.length && PROBE.every((b, i) => data[i] === b)) return conn.write(data, done);
+          if (data.length === PROBE.length && PROBE.every((b, i) => data[i] === b)) {
+            return conn.write(data, done);
+          }
           if (state.mustWait) state.writesWhileMustWait++;
           let lines = 0;
           for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) lines++;
