@@ -63,7 +63,10 @@ export interface MeterStats {
   reports: number;
   /** Lines they wrote (each an accepted point of `stats()`). */
   lines: number;
-  /** Lines a report could not write: a value that became ±Infinity (a counter past 1.8e308). */
+  /**
+   * Lines a report could not write: a value past ±1.8e308 (a counter that
+   * overflowed), or a clock outside what OpenTSDB takes.
+   */
   refused: number;
 }
 
