@@ -59,6 +59,7 @@ export class SimNet {
   readonly open = new Set<SimConnection>();
   /** Each process's latest connection. */
   readonly last = new Map<number, SimConnection>();
+  readonly #byPid = new Map<number, SimConnection[]>();
   #conns = 0;
   /** The pid of the process that makes connections now. */
   pid = 0;
@@ -112,12 +113,20 @@ export class SimNet {
           const conn = new SimConnection(this, ++this.#conns, host, pid, options.onLine);
           this.open.add(conn);
           this.last.set(pid, conn);
+          const list = this.#byPid.get(pid) ?? [];
+          list.push(conn);
+          this.#byPid.set(pid, list);
           resolve(conn);
           if (cfg.behaviour === "closeAtOnce") this.sched.setSim(() => conn.serverEnd(undefined), 0);
         },
         this.rng.int(0, 3),
       );
     });
+  }
+
+  /** The connection of `pid` made before connection `id`, if any. */
+  previous(pid: number, id: number): SimConnection | undefined {
+    return this.#byPid.get(pid)?.filter((c) => c.id < id).at(-1);
   }
 
   /** A process died: its connections are reset (the server sees them go). */
@@ -154,6 +163,8 @@ export class SimConnection implements Connection {
   #linesRead = 0;
   #carry = "";
   #request: Arrival[] = [];
+  /** Whether the client ended it gracefully (a rebalance, or its stop). */
+  endedByClient = false;
   /** When the server last read from it (virtual ms); -Infinity before. */
   lastReadAt = -Infinity;
   /** Answers still to come (acknowledging). */
@@ -359,6 +370,7 @@ export class SimConnection implements Connection {
   end(): void {
     if (!this.#open || this.#ending) return;
     this.#ending = true;
+    this.endedByClient = true;
     this.#pump();
     // Answers still due arrive, then it closes (a stalled server never lets it: destroy ends it).
     if (this.#buffer.length === 0 && this.#answers.length === 0) this.#finish(undefined);

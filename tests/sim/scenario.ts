@@ -469,7 +469,9 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
         if (by.includes(a.pid) && p !== undefined && a.pid === p.pid) {
           if (net.answerLost.has(a.id)) p.extraAnswerLost++;
           else p.extra++;
-          if (p.lastEndRebalance) p.rebalanceDuplicates++;
+          // Written again after a rebalance: the connection before this one was ended by the client.
+          const previous = net.previous(a.pid, a.conn);
+          if (p.lastEndRebalance || (previous?.endedByClient && !closed)) p.rebalanceDuplicates++;
           if (debug) {
             debug(
               `dup ${a.id} conn ${a.conn} at ${a.at}; first ${
