@@ -471,7 +471,10 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           else p.extra++;
           // Written again after a rebalance: the connection before this one was ended by the client.
           const previous = net.previous(a.pid, a.conn);
-          if (p.lastEndRebalance || (previous?.endedByClient && !closed)) p.rebalanceDuplicates++;
+          // (A point whose answer was lost is its own invariant, whatever ended the connection.)
+          if (!net.answerLost.has(a.id) && (p.lastEndRebalance || (previous?.endedByClient && !closed))) {
+            p.rebalanceDuplicates++;
+          }
           if (debug) {
             debug(
               `dup ${a.id} conn ${a.conn} at ${a.at}; first ${
