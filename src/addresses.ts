@@ -191,6 +191,11 @@ export class AddressBook {
     return this.#entry(address)?.answers ?? false;
   }
 
+  /** Whether the server at any address answered probes (and has not stalled since): the fleet answers. */
+  get anyAnswers(): boolean {
+    return this.#entries.some((e) => e.answers);
+  }
+
   #entry(address: Address): Entry | undefined {
     return this.#entries.find((e) => e.address === address);
   }

@@ -42,6 +42,8 @@ export interface SessionOwner {
   waiting(): boolean;
   /** Lines written on this connection that no answer confirmed yet (in flight or kept). */
   unanswered(): number;
+  /** Whether servers at other addresses answered probes: one not heard from yet likely will too. */
+  fleetAnswers(): boolean;
   /** Whether a rebalance may move away from this address (another one is ready). */
   mayMove(address: Address): boolean;
   /** The connection ended: called once, after which the session is over. */
@@ -139,6 +141,9 @@ export async function openConnection(
   }
 }
 
+/** Longest a rebalance waits for answers where `stallTimeoutMs` is 0. */
+const MOVE_WAIT_MS = 15_000;
+
 /** What {@linkcode planEnd} decides for one end of a connection. */
 export interface EndPlan {
   /** Kept lines (written, not yet acknowledged) are written again; else they are let go as unconfirmed. */
@@ -197,7 +202,7 @@ export function planEnd(
  *   host: "m", port: 1, signal: new AbortController().signal, onLine() {},
  * });
  * const session = new Session(conn, { host: "m", port: 1 }, {
- *   serverLine() {}, answered() {}, silent() {}, waiting: () => false, unanswered: () => 0,
+ *   serverLine() {}, answered() {}, silent() {}, waiting: () => false, unanswered: () => 0, fleetAnswers: () => false,
  *   mayMove: () => false, ended() {},
  * }, {
  *   heartbeatMs: 0, stallTimeoutMs: 0, rebalanceMs: 0, acknowledges: true, expectAnswers: false,
@@ -263,7 +268,7 @@ export class Session {
       const watch = () => {
         if (this.over) return;
         this.#tick();
-        this.#cancels[0] = timers.after(period, watch);
+        if (!this.over) this.#cancels[0] = timers.after(period, watch); // a stall ended it: no timer left
       };
       this.#cancels[0] = timers.after(period, watch);
     }
@@ -325,6 +330,17 @@ export class Session {
   }
 
   /**
+   * Whether this connection's server is expected to answer probes: it did,
+   * or it did before at this address, or, not heard from yet, servers at the
+   * other addresses do.
+   */
+  get expectsAnswers(): boolean {
+    const live = this.liveness;
+    if (live === undefined) return false;
+    return live.expectsAnswers || (live.state === "unproven" && live.retaining && this.#owner.fleetAnswers());
+  }
+
+  /**
    * Waits until an answer confirms every line written, where the server is
    * expected to answer; at once where it is not (it may never: nothing
    * waits on a server that does not answer).
@@ -333,11 +349,15 @@ export class Session {
    */
   async confirm(signal: AbortSignal): Promise<void> {
     const live = this.liveness;
-    while (
-      live !== undefined && !this.over && !signal.aborted && live.expectsAnswers &&
-      this.#owner.unanswered() > 0
-    ) {
-      if (live.uncovered) this.probe();
+    for (;;) {
+      if (this.over || signal.aborted) return;
+      if (live === undefined) {
+        // Where `done` is the answer (HTTP), the requests in flight are what waits for one.
+        if (!this.#o.acknowledges || !this.#owner.waiting()) return;
+      } else {
+        if (!this.expectsAnswers || this.#owner.unanswered() === 0) return;
+        if (live.uncovered) this.probe();
+      }
       await new Promise<void>((resolve) => {
         const wake = () => {
           signal.removeEventListener("abort", wake);
@@ -432,7 +452,7 @@ export class Session {
     if (this.draining || !this.#owner.mayMove(this.address)) return;
     this.draining = this.moving = true;
     const deadline = new AbortController();
-    this.#cancels.push(this.#o.timers.after(this.#o.stallTimeoutMs, () => deadline.abort()));
+    this.#cancels.push(this.#o.timers.after(this.#o.stallTimeoutMs || MOVE_WAIT_MS, () => deadline.abort()));
     await this.confirm(deadline.signal);
     if (this.over || this.#ending !== undefined) return; // ended meanwhile (a stop, a reset)
     this.end("rebalance");

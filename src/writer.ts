@@ -204,7 +204,8 @@ export class Writer implements LineSink {
       },
       waiting: () => this.#ledger.unconfirmedLines > 0,
       unanswered: () => this.#ledger.unconfirmedLines + this.#ledger.retainedLines,
-      mayMove: (address) => this.#addresses.moveFrom(address),
+      fleetAnswers: () => this.#addresses.anyAnswers,
+      mayMove: (address) => !this.#stopped && this.#addresses.moveFrom(address), // no move while stopping
       ended: (s, reason, error) => this.#ended(s, reason, error),
     };
     this.#hold = new KeepAlive(
@@ -597,16 +598,20 @@ export class Writer implements LineSink {
   #ended(s: Session, reason: EndReason, error: ConnectionLostError | undefined): void {
     if (this.#session === s) this.#session = undefined;
     const plan = planEnd(reason, {
-      replays: s.liveness?.replays ?? false,
+      // At stop, kept lines go to the spool where the server is expected to answer (see Session).
+      replays: reason === "stop" ? s.expectsAnswers : s.liveness?.replays ?? false,
       spool: this.#feed?.spool.active ?? false,
       failed: error !== undefined,
       moving: s.moving,
     });
     if (!plan.replay) this.#releaseRetained();
     // Lines in flight, and kept ones to replay, go back in front of the queue; kept ones leave `sent`.
-    const replayed = this.#ledger.requeue();
-    this.sent -= replayed;
-    this.replayed += replayed;
+    // Where `done` is the server's answer (HTTP), a request in flight may have been stored with its
+    // answer lost: written again, it counts as replayed too.
+    const inFlight = this.#o.transport.acknowledges ? this.#ledger.unconfirmedLines : 0;
+    const kept = this.#ledger.requeue();
+    this.sent -= kept;
+    this.replayed += kept + inFlight;
     if (plan.coolDown) {
       this.#addresses.ended(s.address, {
         reason,
@@ -678,7 +683,8 @@ export class Writer implements LineSink {
       stallTimeoutMs: o.stallTimeoutMs,
       rebalanceMs: o.addresses.length > 1 ? o.rebalanceMs : 0,
       acknowledges: o.transport.acknowledges === true,
-      expectAnswers: this.#addresses.answers(address),
+      // Where other addresses answer, this one is taken to answer too (a fleet of one kind of server).
+      expectAnswers: this.#addresses.answers(address) || this.#addresses.anyAnswers,
       timers: this.#timers,
     });
     this.#session = s;
