@@ -236,6 +236,8 @@ interface Proc {
   extra: number;
   /** Of those, points an acknowledging server stored but whose answer a reset lost. */
   extraAnswerLost: number;
+  /** The detail of the latest error, disconnect or server-error event. */
+  lastProblem: unknown;
   /** Whether the last connection ended with a rebalance. */
   lastEndRebalance: boolean;
   /** Lines written twice after a rebalance. */
@@ -367,6 +369,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       extra: 0,
       extraAnswerLost: 0,
       lastEndRebalance: false,
+      lastProblem: undefined,
       rebalanceDuplicates: 0,
     };
     proc = p;
@@ -389,6 +392,10 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       signal: counted,
       spool: drawn.spool && { dir: SPOOL_DIR, ...drawn.spool },
     });
+    // The most recent problem the client reported, which stats().lastError must be (#20.12).
+    for (const type of ["error", "disconnect", "server-error"] as const) {
+      p.client.addEventListener(type, (e) => p.lastProblem = (e as CustomEvent<unknown>).detail);
+    }
     p.client.addEventListener("disconnect", (e) => {
       p.lastEndRebalance = /rebalance/.test(e.detail.message);
       // A server that keeps reading, and answers probes once it reaches them, is alive however
@@ -516,6 +523,13 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
         "duplicates-answer-lost",
         `${p.extraAnswerLost} points stored by an acknowledging server whose answer was lost were written again, ` +
           `not counted in replayed (${s.replayed})`,
+      );
+    }
+    if (p.lastProblem !== undefined && s.lastError !== p.lastProblem) {
+      const name = (x: unknown) => x instanceof Error ? `${x.name}: ${x.message}` : String(x);
+      fail(
+        "last-error",
+        `lastError is "${name(s.lastError)}", the latest problem reported "${name(p.lastProblem)}"`,
       );
     }
     const acked = net.acked.get(p.pid) ?? 0;
