@@ -295,6 +295,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   // What the server got.
   let seenArrivals = 0;
   const arrivalsOf = new Map<number, number[]>(); // id -> pids that delivered it
+  const firstConn = new Map<number, number>(); // id -> the connection that delivered it first
   const lastFirst = new Map<string, number>(); // `${pid} ${series}` -> last first-delivered id
   const flushes: { deadline: number; settled: boolean; pid: number }[] = [];
   let writtenSeen = 0;
@@ -466,6 +467,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       const by = arrivalsOf.get(a.id);
       if (by === undefined) {
         arrivalsOf.set(a.id, [a.pid]);
+        firstConn.set(a.id, a.conn);
         const key = `${a.pid} ${a.series}`;
         const last = lastFirst.get(key);
         if (last !== undefined && a.id < last) {
@@ -477,9 +479,13 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           if (net.answerLost.has(a.id)) p.extraAnswerLost++;
           else p.extra++;
           // Written again after a rebalance: the connection before this one was ended by the client.
+          // Written again after a rebalance: it reached the server over the connection before this
+          // one, which the client ended gracefully (a rebalance; not its stop).
           const previous = net.previous(a.pid, a.conn);
+          const moved = previous !== undefined && previous.endedByClient && !closed &&
+            firstConn.get(a.id) === previous.id;
           // (A point whose answer was lost is its own invariant, whatever ended the connection.)
-          if (!net.answerLost.has(a.id) && (p.lastEndRebalance || (previous?.endedByClient && !closed))) {
+          if (!net.answerLost.has(a.id) && moved) {
             p.rebalanceDuplicates++;
           }
           if (debug) {
