@@ -621,7 +621,7 @@ export class Writer implements LineSink {
     }
     if (plan.report && error !== undefined) {
       this.lastError = error;
-      if (!this.#stopped) this.#o.events.disconnect(error);
+      this.#o.events.disconnect(error); // a problem while stopping too: lastError always has its event
     }
     this.#o.events.progress();
     const wake = this.#wake;
