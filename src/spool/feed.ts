@@ -207,12 +207,15 @@ export class SpoolFeed {
       return { replayed: 0, lost: 0 };
     }
     const replayed = ledger.requeue();
-    let lost = 0;
-    for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) {
-      const start = (b as SpoolBatch).spoolStart;
-      if (start !== undefined && spool.onDisk(start)) continue;
-      if (lost > 0 || !spool.append(b.data, b.count)) lost += b.count;
-    }
+    const retry: SpoolBatch[] = [];
+    for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) retry.push(b);
+    // Pending lines go to disk in their order. Lines taken from the queue are older than those
+    // spilled after them: when newer lines are on disk, everything pending is written again in
+    // order and the old records are let go.
+    const firstQueued = retry.find((b) => b.spoolStart === undefined);
+    const newerOnDisk = firstQueued !== undefined &&
+      (spool.unread > 0 || retry.some((b) => b.spoolStart !== undefined && b.seq > firstQueued.seq));
+    const lost = newerOnDisk ? this.#rewrite(retry) : this.#appendMissing(retry);
     this.spill(false);
     if (stopping) {
       spool.rewind();
@@ -220,4 +223,56 @@ export class SpoolFeed {
     }
     return { replayed, lost };
   }
+
+  /** Appends the batches not on disk (read from it and still there, they stay in their place). */
+  #appendMissing(retry: SpoolBatch[]): number {
+    const spool = this.spool;
+    let lost = 0;
+    for (const b of retry) {
+      if (b.spoolStart !== undefined && spool.onDisk(b.spoolStart)) continue;
+      if (lost > 0 || !spool.append(b.data, b.count)) lost += b.count;
+    }
+    return lost;
+  }
+
+  /**
+   * Writes the batches, then the spool's unread lines, again after what is
+   * on disk, and lets the old records go once all of it is written (a crash
+   * in between leaves lines twice, never none).
+   */
+  #rewrite(retry: SpoolBatch[]): number {
+    const spool = this.spool;
+    const unread: { data: Uint8Array; count: number }[] = [];
+    let end: SpoolPosition | undefined;
+    for (
+      let r = spool.read(spool.unread, this.#o.buffers.size);
+      r !== undefined;
+      r = spool.read(spool.unread, this.#o.buffers.size)
+    ) {
+      unread.push({ data: r.data, count: r.count });
+      end = r.end;
+    }
+    for (const b of retry) {
+      if (b.spoolEnd !== undefined && (end === undefined || before(end, b.spoolEnd))) end = b.spoolEnd;
+    }
+    let lost = 0;
+    let written = true;
+    for (const b of [...retry, ...unread]) {
+      if (written && spool.append(b.data, b.count)) continue;
+      written = false;
+      if (
+        (b as SpoolBatch).spoolStart === undefined &&
+        !unread.includes(b as { data: Uint8Array; count: number })
+      ) {
+        lost += b.count; // only in memory: lost
+      }
+    }
+    if (written && end !== undefined) spool.commit(end);
+    return lost;
+  }
+}
+
+/** Whether position `a` comes before `b`. */
+function before(a: SpoolPosition, b: SpoolPosition): boolean {
+  return a.seg !== b.seg ? a.seg < b.seg : a.off !== b.off ? a.off < b.off : a.line < b.line;
 }
