@@ -254,6 +254,30 @@ describe("#20.14 and #21.3: the close deadline with a spool", () => {
   }
 });
 
+describe("#21.3 order at the close deadline (overflow spool)", () => {
+  it("lines in flight go to disk before newer lines the full queue spilled there", async () => {
+    const dir = tempDir();
+    try {
+      const { clock, t, c } = setup({ qsize: 10, batchBytes: 4096, spool: { dir, fsync: "never" } });
+      t.holdWrites = true; // the first batch stays in flight; the writer waits for ready()
+      send(c, 0, 5);
+      await clock.advance(10, 10);
+      send(c, 5, 40); // the queue (10) overflows: its oldest lines spill to disk
+      await clock.advance(10, 10);
+      assert.ok(c.stats().spooled > 0, "newer lines spilled");
+      const s = await closeRunning(c, clock, 100);
+      balanced(s);
+      assert.equal(s.dropped.total, 0);
+      const next = setup({ spool: { dir, fsync: "never" } });
+      const s2 = await closeRunning(next.c, next.clock);
+      balanced(s2);
+      assert.deepEqual(next.t.values(), range(0, 40), "in their order");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("suspected defects of #20", () => {
   it("a slow but live server is not stalled: progress behind backpressure restarts the probe's timer", () => {
     let now = 0;

@@ -34,6 +34,7 @@ export class ScriptedConnection implements Connection {
   /** Writes whose `done` waits until `release()` (a full kernel buffer). */
   held: (() => void)[] = [];
   #resolve!: (error: Error | undefined) => void;
+  #readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   readonly #t: ScriptedTransport;
   readonly #onLine: (line: string) => void;
 
@@ -65,8 +66,11 @@ export class ScriptedConnection implements Connection {
         }
       }
     };
-    if (this.#t.holdWrites) this.held.push(finish);
-    else queueMicrotask(finish);
+    if (this.#t.holdWrites) {
+      this.held.push(finish);
+      return false; // a full buffer: the writer waits for ready()
+    }
+    queueMicrotask(finish);
     return true;
   }
 
@@ -75,15 +79,20 @@ export class ScriptedConnection implements Connection {
     const held = this.held;
     this.held = [];
     for (const f of held) f();
+    for (const w of this.#readyWaiters.splice(0)) w.resolve();
   }
 
   ready(): Promise<void> {
-    return this.open ? Promise.resolve() : Promise.reject(new Error("connection closed"));
+    if (!this.open) return Promise.reject(new Error("connection closed"));
+    if (this.held.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
   }
 
   end(): void {
     this.ended = true;
-    // A graceful end: what is held is written first.
+    // A graceful end writes what is held first: while writes are held (a peer that reads
+    // nothing), it never gets there, and only destroy() ends the connection.
+    if (this.#t.holdWrites && this.held.length > 0) return;
     this.release();
     queueMicrotask(() => this.close());
   }
@@ -98,6 +107,7 @@ export class ScriptedConnection implements Connection {
     if (!this.open) return;
     this.open = false;
     if (drop) { for (const f of this.held.splice(0)) f(); }
+    for (const w of this.#readyWaiters.splice(0)) w.reject(new Error("connection closed"));
     this.#resolve(error);
   }
 
