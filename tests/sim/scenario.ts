@@ -399,12 +399,12 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
     }
     p.client.addEventListener("disconnect", (e) => {
       p.lastEndRebalance = /rebalance/.test(e.detail.message);
-      // A server that keeps reading, and answers probes once it reaches them, is alive however
-      // slowly it reads: never taken for stalled.
+      // A server that keeps reading, and answers probes well within stallTimeoutMs once it reaches
+      // them, is alive however slowly it reads: never taken for stalled.
       const conn = net.last.get(pid);
       if (
         e.detail.code === "CONNECTION_STALLED" && conn !== undefined && drawn.stallTimeoutMs > 0 &&
-        net.config(conn.host).answers
+        net.config(conn.host).answers && net.config(conn.host).answerDelayMs < drawn.stallTimeoutMs / 2
       ) {
         const quiet = sched.mono - conn.lastReadAt;
         if (quiet < drawn.stallTimeoutMs / 2) {
