@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { formatSummary, runMany, runSeed } from "./run.ts";
 
-const SCENARIOS = 300;
+const SCENARIOS = 1000;
 const BUDGET_MS = 10_000;
 
 describe("deterministic simulation", () => {
