@@ -5,16 +5,21 @@
 // points queued at once, the first 20,000 go at once and the other 80,000 at
 // 20,000 per second: delivery takes 80,000 / 20,000 = 4.0 s, not 5 s.
 //
-// The client runs on a virtual clock (the `clock` option) that advances only
-// when the writer sleeps, while the socket and the server are real: how long
-// the limit held the writer back, and that no write ever went past what the
-// bucket allowed at that moment, are exact on any machine. How fast it goes
-// in real time is printed, not asserted.
+// The client runs on a virtual clock (the `clock` option) while the socket and
+// the server are real. The test moves that clock from one sleep's end to the
+// next, in order, for as long as points wait for the bucket, and stops moving
+// it once the last batch is handed to the socket: how long the limit held the
+// writer back, and that no write ever went past what the bucket allowed at
+// that moment, are exact on any machine. The stall watchdog is off
+// (`stallTimeoutMs: 0`; VictoriaMetrics never answers probes anyway), so the
+// bucket's waits are the only sleeps on that clock while points wait. How
+// fast it goes in real time is printed, not asserted.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { autoTransport, Client } from "../../mod.ts";
-import { HANG_GUARD_MS } from "../helpers/servers.ts";
+import { HANG_GUARD_MS, settles } from "../helpers/servers.ts";
+import { settle, VirtualClock } from "../helpers/scripted.ts";
 import { recording } from "../helpers/transports.ts";
 import {
   exportWhenComplete,
@@ -37,27 +42,26 @@ describe(`e2e rate limit (${runtime})`, () => {
     const metric = `${prefix}.seq`;
     const base = Math.floor(Date.now() / 1000) - 300 - POINTS / LANES;
     const expectedMs = ((POINTS - MPS) / MPS) * 1000;
-    let now = 0;
-    const clock = {
-      now: () => now,
-      sleep: (ms: number) => {
-        now += ms;
-        return new Promise<void>((resolve) => setTimeout(resolve, 0));
-      },
-    };
-    const rec = recording(autoTransport, clock.now);
+    const clock = new VirtualClock();
+    const rec = recording(autoTransport, () => clock.now());
     const client = new Client("127.0.0.1", {
       port: lease.tsdb.telnetPort,
       transport: rec.transport,
       mps: MPS,
       qsize: POINTS,
+      stallTimeoutMs: 0,
       clock,
     });
     const start = performance.now();
     for (let i = 0; i < POINTS; i++) {
       client.send(metric, i, { lane: String(i % LANES) }, base + Math.floor(i / LANES));
     }
-    const stats = await client.close({ timeoutMs: HANG_GUARD_MS });
+    const handed = () => rec.writes.reduce((n, w) => n + w.lines, 0);
+    for (let guard = 0; handed() < POINTS && guard < 1_000_000; guard++) {
+      if (!(await clock.advanceToNext())) await settle(); // a write waits on the socket: real time
+    }
+    const now = clock.now(); // when the last batch left the bucket
+    const stats = await settles(client.close({ timeoutMs: HANG_GUARD_MS }), "close()");
     const tookMs = performance.now() - start;
     console.log(
       `# rate limit (${runtime}): ${POINTS} points at mps=${MPS}: ${(now / 1000).toFixed(2)} s on the ` +

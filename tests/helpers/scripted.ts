@@ -205,6 +205,22 @@ export class VirtualClock implements Clock {
     return this.#timers.length;
   }
 
+  /**
+   * Lets the code woken last run a macrotask turn, then moves time to the earliest sleep's end
+   * and ends it (with any due at the same time).
+   *
+   * @returns false when no sleep was pending (time did not move)
+   */
+  async advanceToNext(): Promise<boolean> {
+    await new Promise((r) => setTimeout(r, 0)); // the code woken last may sleep again first
+    if (this.#timers.length === 0) return false;
+    this.time = Math.max(this.time, Math.min(...this.#timers.map((t) => t.at)));
+    const due = this.#timers.filter((t) => t.at <= this.time);
+    this.#timers = this.#timers.filter((t) => t.at > this.time);
+    for (const t of due) t.resolve();
+    return true;
+  }
+
   /** Moves time on by `ms`, ending each sleep at its time, in order, and lets the woken code run. */
   async advance(ms: number, step = Infinity): Promise<void> {
     const end = this.time + ms;
