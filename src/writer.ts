@@ -237,7 +237,13 @@ export class Writer implements LineSink {
       });
       // Lines an earlier process left are numbered first: 0 .. recovered - 1.
       this.accepted = spool.recovered;
-      spool.onExit(() => this.#persist(false));
+      // The process ends (exit, or a signal the spool handles): the connection ends as at stop,
+      // through #ended (kept lines are written again only where the server is expected to answer),
+      // so that no late callback finds the ledger emptied; then what is pending goes to disk.
+      spool.onExit(() => {
+        this.#session?.destroy("stop");
+        this.#persist(false);
+      });
       if (spool.unread > 0) this.#running = this.#run();
     }
   }

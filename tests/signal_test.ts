@@ -298,15 +298,10 @@ describe(`signals with a spool (${runtime})`, () => {
 
   // With the default heartbeat, written lines are kept until a probe's answer confirms them; the
   // sink, like VictoriaMetrics, never answers, and the signal comes before the first probe. The
-  // writer's exit hook puts the kept lines into the spool to be written again, where the end of a
-  // connection lets them go (a server never heard to answer gets no replay): the next process
-  // writes them a second time.
+  // exit hook ends the connection as stop() does: a server never heard to answer gets no replay,
+  // so the kept lines are let go (unconfirmed), not written a second time by the next process.
   it(
     "overflow mode, default heartbeat (lines kept for a probe's answer): SIGTERM, then every accepted point once",
-    {
-      todo:
-        "the writer's exit hook (#persist) must let go of the kept lines when the connection does not replay",
-    },
     () =>
       withDir((dir) =>
         signalDuringStream(dir, "SIGTERM", "overflow", {
