@@ -757,14 +757,17 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
         case "crash": {
           // kill -9: what is on disk stays (the page cache survives a process), memory is lost.
           const before = p.client.stats();
-          const onDisk = drawn.spool?.mode === "always" ? before.queued : (p.spool?.unread ?? 0);
+          // On disk: what the spool holds and has not seen delivered (a full spool may have dropped
+          // lines that were in flight; those were in memory only).
+          const onDisk = p.spool?.spooled ?? 0;
           killProcess();
           startProcess();
           const recovered = proc!.recovered;
           if (drawn.spool && !diskFaulted && before.spool?.active && recovered < onDisk) {
             fail(
               "spool",
-              `kill -9 (${drawn.spool.mode} mode): ${onDisk} points were on disk, the next process found ${recovered}`,
+              `kill -9 (${drawn.spool.mode} mode): ${onDisk} points were on disk, the next process found ${recovered}` +
+                ` (${before.queued} queued)`,
             );
           }
           break;
