@@ -35,6 +35,7 @@ export class KeepAlive {
   #episode = false;
   #lastProgress = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
 
   /**
    * @param lingerMs how long pending lines hold the process without progress
@@ -69,6 +70,7 @@ export class KeepAlive {
 
   /** Holds while lines are pending and the last progress is less than lingerMs ago. */
   update(): void {
+    if (this.#stopped) return; // a late callback after the writer stopped arms nothing
     const pending = this.#pending();
     if (!pending) this.#episode = false;
     const left = this.#lingerMs - (this.#now() - this.#lastProgress);
@@ -84,8 +86,9 @@ export class KeepAlive {
     this.#onChange(hold);
   }
 
-  /** Stops re-checking. */
+  /** Stops re-checking, for good. */
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }

@@ -237,12 +237,16 @@ export class Writer implements LineSink {
       });
       // Lines an earlier process left are numbered first: 0 .. recovered - 1.
       this.accepted = spool.recovered;
-      // The process ends (exit, or a signal the spool handles): the connection ends as at stop,
-      // through #ended (kept lines are written again only where the server is expected to answer),
-      // so that no late callback finds the ledger emptied; then what is pending goes to disk.
+      // The process ends (exit, or a signal the spool handles): the writer stops for good (no
+      // loop turn, reconnect or timer after this), the connection ends as at stop, through #ended
+      // (kept lines are written again only where the server is expected to answer), so that no
+      // late callback finds the ledger emptied; then what is pending goes to disk.
       spool.onExit(() => {
+        this.#stopped = true;
+        this.#stop.abort();
         this.#session?.destroy("stop");
         this.#persist(false);
+        this.#hold.stop();
       });
       if (spool.unread > 0) this.#running = this.#run();
     }
