@@ -103,11 +103,22 @@ export async function startServer(options: FakeServerOptions = {}): Promise<Fake
 
 /** A loopback port with nothing listening on it (connections are refused). */
 export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // Below the kernel's ephemeral range (32768 and up), where every `listen(0)` of the tests, of
+  // the other runtimes' runs beside this one and of the servers they start takes its port: a port
+  // from there could be taken by one of them between this check and the test's connect, and the
+  // "refused" connect would reach someone's server.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+  throw new Error("no free port in 20000..31999");
 }
 
 /**
