@@ -238,18 +238,21 @@ export class SpoolFeed {
   /**
    * Writes the batches, then the spool's unread lines, again after what is
    * on disk, and lets the old records go once all of it is written (a crash
-   * in between leaves lines twice, never none).
+   * in between leaves lines twice, never none). When the spool fails on the
+   * way, a line not written again is lost unless its old record is still on
+   * disk: a full spool may have dropped it while it was in flight, or these
+   * very appends may have pushed its segment out.
    */
   #rewrite(retry: SpoolBatch[]): number {
     const spool = this.spool;
-    const unread: { data: Uint8Array; count: number }[] = [];
+    const unread: { data: Uint8Array; count: number; spoolStart: SpoolPosition }[] = [];
     let end: SpoolPosition | undefined;
     for (
       let r = spool.read(spool.unread, this.#o.buffers.size);
       r !== undefined;
       r = spool.read(spool.unread, this.#o.buffers.size)
     ) {
-      unread.push({ data: r.data, count: r.count });
+      unread.push({ data: r.data, count: r.count, spoolStart: r.start });
       end = r.end;
     }
     for (const b of retry) {
@@ -260,12 +263,7 @@ export class SpoolFeed {
     for (const b of [...retry, ...unread]) {
       if (written && spool.append(b.data, b.count)) continue;
       written = false;
-      if (
-        (b as SpoolBatch).spoolStart === undefined &&
-        !unread.includes(b as { data: Uint8Array; count: number })
-      ) {
-        lost += b.count; // only in memory: lost
-      }
+      if (b.spoolStart === undefined || !spool.onDisk(b.spoolStart)) lost += b.count;
     }
     if (written && end !== undefined) spool.commit(end);
     return lost;
