@@ -509,6 +509,41 @@ describe("spool: failures part-way", () => {
       }
     }));
 
+  it("a batch in flight whose segment a full spool dropped goes back to disk before the newer lines", () =>
+    withDir((dir) => {
+      const small = options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 });
+      const spool = new FileSpool(small, noErrors);
+      let accepted = 0;
+      const feed = new SpoolFeed(spool, {
+        queue: new DropOldestQueue(1000),
+        buffers: new BufferPool(65536, 4),
+        limiter: undefined,
+        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
+      });
+      const ledger = new InFlightLedger();
+      assert.ok(spool.append(lines(0, 20), 20));
+      accepted = 20;
+      const inFlight = feed.read();
+      assert.ok(typeof inFlight === "object" && inFlight.count === 20);
+      ledger.written(inFlight);
+      const firstSegment = segments(dir)[0];
+      while (segments(dir)[0] === firstSegment) {
+        assert.ok(spool.append(lines(accepted, 10), 10));
+        accepted += 10;
+      }
+      const { lost } = feed.persist(ledger, true);
+      assert.equal(lost, 0);
+      const next = new FileSpool(small, noErrors);
+      try {
+        const got = drain(next);
+        assert.deepEqual(got.slice(0, 20), range(0, 20), "the batch in flight comes first");
+        assert.deepEqual(got, [...got].sort((a, b) => a - b), "all in send order");
+        assert.equal(got.length + spool.droppedFull, accepted, "each line once, or dropped and counted");
+      } finally {
+        next.close();
+      }
+    }));
+
   it("rewind after a failure counts what was read and not committed as waiting again", () =>
     withDir((dir) => {
       const small = options(dir, { segmentBytes: 8192 });

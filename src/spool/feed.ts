@@ -209,12 +209,14 @@ export class SpoolFeed {
     const replayed = ledger.requeue();
     const retry: SpoolBatch[] = [];
     for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) retry.push(b);
-    // Pending lines go to disk in their order. Lines taken from the queue are older than those
-    // spilled after them: when newer lines are on disk, everything pending is written again in
-    // order and the old records are let go.
-    const firstQueued = retry.find((b) => b.spoolStart === undefined);
-    const newerOnDisk = firstQueued !== undefined &&
-      (spool.unread > 0 || retry.some((b) => b.spoolStart !== undefined && b.seq > firstQueued.seq));
+    // Pending lines go to disk in their order. A batch only in memory (taken from the queue, or
+    // read from disk and then dropped there by a full spool) is older than the lines spilled
+    // after it: when newer lines are on disk, appending it would put it after them, so
+    // everything pending is written again in order and the old records are let go.
+    const inPlace = (b: SpoolBatch) => b.spoolStart !== undefined && spool.holds(b.spoolStart);
+    const firstOut = retry.find((b) => !inPlace(b));
+    const newerOnDisk = firstOut !== undefined &&
+      (spool.unread > 0 || retry.some((b) => b.seq > firstOut.seq && inPlace(b)));
     const lost = newerOnDisk ? this.#rewrite(retry) : this.#appendMissing(retry);
     this.spill(false);
     if (stopping) {
