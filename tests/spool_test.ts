@@ -25,6 +25,8 @@ import {
 } from "../src/spool/segment.ts";
 import type { ResolvedSpoolOptions } from "../src/spool/types.ts";
 import { DropOldestQueue } from "../src/queue.ts";
+import { BufferPool, InFlightLedger } from "../src/ledger.ts";
+import { SpoolFeed } from "../src/spool/feed.ts";
 import { closedPort, startServer, waitFor } from "./helpers/servers.ts";
 
 const utf8 = new TextEncoder();
@@ -461,6 +463,85 @@ describe("spool: failures part-way", () => {
       assert.equal(got.length, n - spool.droppedFull);
       assert.equal(new Set(got).size, got.length);
       spool.close();
+    }));
+
+  it("a rewrite at close that the spool fails part-way counts a batch a full spool dropped in flight as lost", () =>
+    withDir((dir) => {
+      const small = options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 });
+      let failing = false;
+      const spool = new FileSpool(small, () => {}, failingDisk((call) => failing && call === "write"));
+      const queue = new DropOldestQueue(1000);
+      let accepted = 0;
+      const feed = new SpoolFeed(spool, {
+        queue,
+        buffers: new BufferPool(65536, 4),
+        limiter: undefined,
+        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
+      });
+      const ledger = new InFlightLedger();
+      assert.ok(spool.append(lines(0, 100), 100));
+      accepted = 100;
+      const fromDisk = feed.read();
+      assert.ok(typeof fromDisk === "object" && fromDisk.count === 100);
+      ledger.written(fromDisk);
+      // Newer lines spill to disk until a full spool drops the segment under the batch in flight.
+      const firstSegment = segments(dir)[0];
+      while (segments(dir)[0] === firstSegment) {
+        assert.ok(spool.append(lines(accepted, 10), 10));
+        accepted += 10;
+      }
+      // A batch taken from the queue, older than what waits on disk: persist writes all again in order.
+      ledger.written({ data: lines(accepted, 10), count: 10, seq: 100 });
+      accepted += 10;
+      failing = true;
+      const { lost } = feed.persist(ledger, true);
+      assert.equal(spool.active, false);
+      const next = new FileSpool(small, noErrors);
+      try {
+        assert.equal(
+          lost + spool.droppedFull + next.recovered,
+          accepted,
+          "every line is on disk, dropped and counted, or lost and counted",
+        );
+        assert.ok(lost >= 110, "the batch the full spool dropped and the one from memory are lost");
+      } finally {
+        next.close();
+      }
+    }));
+
+  it("a batch in flight whose segment a full spool dropped goes back to disk before the newer lines", () =>
+    withDir((dir) => {
+      const small = options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 });
+      const spool = new FileSpool(small, noErrors);
+      let accepted = 0;
+      const feed = new SpoolFeed(spool, {
+        queue: new DropOldestQueue(1000),
+        buffers: new BufferPool(65536, 4),
+        limiter: undefined,
+        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
+      });
+      const ledger = new InFlightLedger();
+      assert.ok(spool.append(lines(0, 20), 20));
+      accepted = 20;
+      const inFlight = feed.read();
+      assert.ok(typeof inFlight === "object" && inFlight.count === 20);
+      ledger.written(inFlight);
+      const firstSegment = segments(dir)[0];
+      while (segments(dir)[0] === firstSegment) {
+        assert.ok(spool.append(lines(accepted, 10), 10));
+        accepted += 10;
+      }
+      const { lost } = feed.persist(ledger, true);
+      assert.equal(lost, 0);
+      const next = new FileSpool(small, noErrors);
+      try {
+        const got = drain(next);
+        assert.deepEqual(got.slice(0, 20), range(0, 20), "the batch in flight comes first");
+        assert.deepEqual(got, [...got].sort((a, b) => a - b), "all in send order");
+        assert.equal(got.length + spool.droppedFull, accepted, "each line once, or dropped and counted");
+      } finally {
+        next.close();
+      }
     }));
 
   it("rewind after a failure counts what was read and not committed as waiting again", () =>

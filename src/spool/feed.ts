@@ -209,12 +209,14 @@ export class SpoolFeed {
     const replayed = ledger.requeue();
     const retry: SpoolBatch[] = [];
     for (let b = ledger.nextRetry(); b !== undefined; b = ledger.nextRetry()) retry.push(b);
-    // Pending lines go to disk in their order. Lines taken from the queue are older than those
-    // spilled after them: when newer lines are on disk, everything pending is written again in
-    // order and the old records are let go.
-    const firstQueued = retry.find((b) => b.spoolStart === undefined);
-    const newerOnDisk = firstQueued !== undefined &&
-      (spool.unread > 0 || retry.some((b) => b.spoolStart !== undefined && b.seq > firstQueued.seq));
+    // Pending lines go to disk in their order. A batch only in memory (taken from the queue, or
+    // read from disk and then dropped there by a full spool) is older than the lines spilled
+    // after it: when newer lines are on disk, appending it would put it after them, so
+    // everything pending is written again in order and the old records are let go.
+    const inPlace = (b: SpoolBatch) => b.spoolStart !== undefined && spool.holds(b.spoolStart);
+    const firstOut = retry.find((b) => !inPlace(b));
+    const newerOnDisk = firstOut !== undefined &&
+      (spool.unread > 0 || retry.some((b) => b.seq > firstOut.seq && inPlace(b)));
     const lost = newerOnDisk ? this.#rewrite(retry) : this.#appendMissing(retry);
     this.spill(false);
     if (stopping) {
@@ -238,18 +240,21 @@ export class SpoolFeed {
   /**
    * Writes the batches, then the spool's unread lines, again after what is
    * on disk, and lets the old records go once all of it is written (a crash
-   * in between leaves lines twice, never none).
+   * in between leaves lines twice, never none). When the spool fails on the
+   * way, a line not written again is lost unless its old record is still on
+   * disk: a full spool may have dropped it while it was in flight, or these
+   * very appends may have pushed its segment out.
    */
   #rewrite(retry: SpoolBatch[]): number {
     const spool = this.spool;
-    const unread: { data: Uint8Array; count: number }[] = [];
+    const unread: { data: Uint8Array; count: number; spoolStart: SpoolPosition }[] = [];
     let end: SpoolPosition | undefined;
     for (
       let r = spool.read(spool.unread, this.#o.buffers.size);
       r !== undefined;
       r = spool.read(spool.unread, this.#o.buffers.size)
     ) {
-      unread.push({ data: r.data, count: r.count });
+      unread.push({ data: r.data, count: r.count, spoolStart: r.start });
       end = r.end;
     }
     for (const b of retry) {
@@ -260,12 +265,7 @@ export class SpoolFeed {
     for (const b of [...retry, ...unread]) {
       if (written && spool.append(b.data, b.count)) continue;
       written = false;
-      if (
-        (b as SpoolBatch).spoolStart === undefined &&
-        !unread.includes(b as { data: Uint8Array; count: number })
-      ) {
-        lost += b.count; // only in memory: lost
-      }
+      if (b.spoolStart === undefined || !spool.onDisk(b.spoolStart)) lost += b.count;
     }
     if (written && end !== undefined) spool.commit(end);
     return lost;

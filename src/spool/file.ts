@@ -381,7 +381,7 @@ export class FileSpool implements Spool {
    */
   onDisk(start: SpoolPosition): boolean {
     const index = this.#inFlight.findIndex((f) => !before(f.start, start) && !before(start, f.start));
-    if (this.#segs.length > 0 && start.seg >= this.#segs[0].id) {
+    if (this.holds(start)) {
       // The caller gives the batch back: its lines wait on disk again, counted as unread, so a
       // full spool that drops their segment before they are read again counts them as dropped
       // (they are no longer in the caller's hands).
@@ -402,6 +402,16 @@ export class FileSpool implements Spool {
     // go now, or the next reader would find them twice.
     if (index !== -1) this.commit(this.#inFlight[index].end);
     return false;
+  }
+
+  /**
+   * Whether lines read from `start` on are still on disk; see {@linkcode Spool.holds}.
+   *
+   * @param start a batch's `start`
+   * @returns true when they are
+   */
+  holds(start: SpoolPosition): boolean {
+    return this.#segs.length > 0 && start.seg >= this.#segs[0].id;
   }
 
   /** Reads again from the last commit: what was read and not committed counts as unread. */

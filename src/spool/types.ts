@@ -142,6 +142,14 @@ export interface Spool {
    */
   onDisk(start: SpoolPosition): boolean;
   /**
+   * Whether lines read from `start` on are still on disk, asked only: unlike
+   * {@linkcode Spool.onDisk}, the batch stays in the caller's hands.
+   *
+   * @param start a batch's `start`
+   * @returns true when a full spool has not dropped them
+   */
+  holds(start: SpoolPosition): boolean;
+  /**
    * Reads again from the last commit: what was read and not committed counts
    * as unread (also after a failure, when no more is read: the lines are on
    * disk for the next process).

@@ -286,8 +286,13 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   let diskFaulted = false;
   // A violation seen inside the client's event dispatch (which catches what listeners throw).
   let pendingFailure: Fail | undefined;
-  // Whether every server answers probes (so nothing is unconfirmed for want of an answer).
-  let everyServerAnswers = drawn.servers.every((s) => s.answers);
+  // Whether a server answers probes well within stallTimeoutMs. A later answer is no answer by
+  // the client's definition: an unproven connection is then taken for silent, and what it kept is
+  // let go as unconfirmed (at-most-once where a server never answers), as a stall is declared.
+  const answersInTime = (cfg: { answers: boolean; answerDelayMs: number }) =>
+    cfg.answers && cfg.answerDelayMs < drawn.stallTimeoutMs / 2;
+  // Whether every server answers probes in time (so nothing is unconfirmed for want of an answer).
+  let everyServerAnswers = drawn.servers.every(answersInTime);
   // Model of what was sent: each good point has a unique id (its value).
   const sentBy = new Map<number, { series: string; pid: number; dupDropped: boolean }>();
   const latestTs = new Map<string, number>();
@@ -404,7 +409,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       const conn = net.last.get(pid);
       if (
         e.detail.code === "CONNECTION_STALLED" && conn !== undefined && drawn.stallTimeoutMs > 0 &&
-        net.config(conn.host).answers && net.config(conn.host).answerDelayMs < drawn.stallTimeoutMs / 2
+        answersInTime(net.config(conn.host))
       ) {
         const quiet = sched.mono - conn.lastReadAt;
         if (quiet < drawn.stallTimeoutMs / 2) {
@@ -740,7 +745,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           break;
         case "server":
           net.servers.set(hosts[op.host], { ...op.cfg });
-          if (!op.cfg.answers) everyServerAnswers = false;
+          if (!answersInTime(op.cfg)) everyServerAnswers = false;
           break;
         case "flush": {
           const f = { deadline: sched.mono + (op.abort ? 0 : op.timeoutMs), settled: false, pid: p.pid };
