@@ -625,7 +625,9 @@ describe("OpenTsdbMetricExporter", () => {
         { maxTags: 1 }, // the client adds a host tag: checked against what the client says
       ];
       for (const options of wrong) {
-        assert.throws(() => new OpenTsdbMetricExporter({ ...config, ...options }), { code: "INVALID_OPTION" });
+        assert.throws(() => new OpenTsdbMetricExporter({ ...config, ...options }), {
+          code: "INVALID_OPTION",
+        });
       }
       // With hostTag: "h" and maxTags 1 the client is valid, the exporter's budget is not.
       assert.throws(() => new OpenTsdbMetricExporter({ ...config, hostTag: "h", maxTags: 1 }), {

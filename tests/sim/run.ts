@@ -1,7 +1,7 @@
 // Runs scenarios: many seeds for a number or a time budget, shrinking a failure to the fewest
 // operations that still break the same invariant, and the one-line command that replays it.
 
-import { drawScenario, type Outcome, runScenario, type Scenario, type Violation } from "./scenario.ts";
+import { drawScenario, type Outcome, runScenario, type Violation } from "./scenario.ts";
 
 export interface Found {
   seed: number;
