@@ -509,6 +509,50 @@ describe("spool: failures part-way", () => {
       }
     }));
 
+  it("a rewrite at close that fails after writing some batches again counts each line once", () =>
+    withDir((dir) => {
+      const small = options(dir, { maxBytes: 1 << 20 });
+      let writes = 0;
+      let failing = false;
+      const disk = failingDisk((call) => failing && call === "write" && ++writes > 1);
+      const spool = new FileSpool(small, () => {}, disk);
+      let accepted = 0;
+      const feed = new SpoolFeed(spool, {
+        queue: new DropOldestQueue(1000),
+        buffers: new BufferPool(64 * 30, 4), // 64 lines a batch
+        limiter: undefined,
+        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
+      });
+      const ledger = new InFlightLedger();
+      assert.ok(spool.append(lines(0, 100), 100));
+      accepted = 100;
+      const fromDisk = feed.read();
+      assert.ok(typeof fromDisk === "object" && fromDisk.count < 100, "part of the lines is read");
+      ledger.written(fromDisk);
+      // A batch from memory, with lines still unread on disk: persist writes everything again in
+      // order. The first append (the batch read from disk) succeeds, the next one fails.
+      ledger.written({ data: lines(100, 10), count: 10, seq: 100 });
+      accepted += 10;
+      failing = true;
+      const { lost } = feed.persist(ledger, true);
+      assert.equal(spool.active, false);
+      assert.equal(lost, 10, "the batch only in memory is lost, and counted");
+      // The batch written again is on disk twice now (its old record was never let go): the next
+      // process may deliver it twice, but here every line counts once, as waiting or lost.
+      assert.equal(spool.unread + lost, accepted, "each line counted once");
+      const next = new FileSpool(small, noErrors);
+      try {
+        const got = drain(next);
+        assert.deepEqual(
+          [...new Set(got)].sort((a, b) => a - b),
+          range(0, 100),
+          "every line from disk is there",
+        );
+      } finally {
+        next.close();
+      }
+    }));
+
   it("a batch in flight whose segment a full spool dropped goes back to disk before the newer lines", () =>
     withDir((dir) => {
       const small = options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 });

@@ -247,14 +247,15 @@ export class SpoolFeed {
    */
   #rewrite(retry: SpoolBatch[]): number {
     const spool = this.spool;
-    const unread: { data: Uint8Array; count: number; spoolStart: SpoolPosition }[] = [];
+    const unread: { data: Uint8Array; count: number; spoolStart: SpoolPosition; spoolEnd: SpoolPosition }[] =
+      [];
     let end: SpoolPosition | undefined;
     for (
       let r = spool.read(spool.unread, this.#o.buffers.size);
       r !== undefined;
       r = spool.read(spool.unread, this.#o.buffers.size)
     ) {
-      unread.push({ data: r.data, count: r.count, spoolStart: r.start });
+      unread.push({ data: r.data, count: r.count, spoolStart: r.start, spoolEnd: r.end });
       end = r.end;
     }
     for (const b of retry) {
@@ -262,12 +263,20 @@ export class SpoolFeed {
     }
     let lost = 0;
     let written = true;
+    let copied: SpoolPosition | undefined; // the end of the old records written again
     for (const b of [...retry, ...unread]) {
-      if (written && spool.append(b.data, b.count)) continue;
+      if (written && spool.append(b.data, b.count)) {
+        if (b.spoolEnd !== undefined) copied = b.spoolEnd;
+        continue;
+      }
       written = false;
       if (b.spoolStart === undefined || !spool.onDisk(b.spoolStart)) lost += b.count;
     }
     if (written && end !== undefined) spool.commit(end);
+    // Failed on the way: the lines written again are on disk twice now (never none), and the
+    // next process may deliver both; here they count once, as the new records (the failed
+    // spool only marks their old ones delivered in memory).
+    else if (copied !== undefined) spool.commit(copied);
     return lost;
   }
 }
