@@ -61,6 +61,8 @@ export class SimNet {
   readonly last = new Map<number, SimConnection>();
   readonly #byPid = new Map<number, SimConnection[]>();
   #conns = 0;
+  /** Per pid, what releases each connect attempt still pending. */
+  readonly #pending = new Map<number, Set<() => void>>();
   /** The pid of the process that makes connections now. */
   pid = 0;
   /** Processes that are gone: their connections are dead. */
@@ -79,23 +81,42 @@ export class SimNet {
     return this.servers.get(host) ?? OK;
   }
 
+  /** The transport of the process that runs now: its connections stay that process's, and a
+   * process that is gone (whose promises may still settle) connects nowhere. */
   transport(): Transport {
+    const pid = this.pid;
     return {
       name: this.acknowledging ? "sim-http" : "sim-telnet",
       acknowledges: this.acknowledging || undefined,
-      connect: (options) => this.#connect(options),
+      connect: (options) => this.#connect(options, pid),
     };
   }
 
-  #connect(options: ConnectOptions): Promise<Connection> {
-    const pid = this.pid;
+  #connect(options: ConnectOptions, pid: number): Promise<Connection> {
     const host = options.host;
     this.attempts.push({ host, at: this.sched.mono, pid });
     const cfg = this.config(host);
-    return new Promise<Connection>((resolve, reject) => {
+    return new Promise<Connection>((resolveConn, rejectConn) => {
       const signal = options.signal;
-      if (signal.aborted) return reject(signal.reason ?? new Error("aborted"));
+      if (signal.aborted) return rejectConn(signal.reason ?? new Error("aborted"));
       const pending: { timer?: unknown } = {};
+      // A process killed while it connects: its listener goes with it (Node keeps a composite
+      // signal that has listeners, and all it holds, until that signal aborts).
+      const ofPid = this.#pending.get(pid) ?? new Set<() => void>();
+      this.#pending.set(pid, ofPid);
+      const forget = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.sched.clear(pending.timer);
+      };
+      ofPid.add(forget);
+      const resolve = (c: Connection) => {
+        ofPid.delete(forget);
+        resolveConn(c);
+      };
+      const reject = (e: unknown) => {
+        ofPid.delete(forget);
+        rejectConn(e);
+      };
       const onAbort = () => {
         this.sched.clear(pending.timer);
         reject(signal.reason ?? new Error("aborted"));
@@ -132,6 +153,8 @@ export class SimNet {
   /** A process died: its connections are reset (the server sees them go). */
   killProcess(pid: number): void {
     this.dead.add(pid);
+    for (const forget of this.#pending.get(pid) ?? []) forget();
+    this.#pending.delete(pid);
     for (const c of [...this.open]) if (c.pid === pid) c.gone();
   }
 
@@ -167,6 +190,15 @@ export class SimConnection implements Connection {
   endedByClient = false;
   /** When the server last read from it (virtual ms); -Infinity before. */
   lastReadAt = -Infinity;
+  /**
+   * Probes not answered yet, oldest first: when each was written and when the server read it.
+   * Behind a backlog that does not back the client's writes up, a probe can wait unread for long:
+   * the client sees its writes go through at once and cannot tell that server from a dead one.
+   */
+  readonly probes: { at: number; readAt?: number }[] = [];
+  /** The last time the kernel buffer was at its high-water mark: the client's writes backed up,
+   * and each `done` told it that the server reads. */
+  lastBackedUpAt = -Infinity;
   /** Answers still to come (acknowledging). */
   #answers: { ids: number[]; p: Pending; timer: unknown }[] = [];
   #lastAnswerAt = 0;
@@ -203,6 +235,8 @@ export class SimConnection implements Connection {
     // The client's memory is reused after `done`: the "kernel" keeps a copy.
     this.#buffer.push({ data: data.slice(), done, read: 0, notified: false });
     this.#buffered += data.length;
+    if (probes > 0) this.probes.push({ at: net.sched.mono });
+    if (this.#buffered >= HIGH_WATER) this.lastBackedUpAt = net.sched.mono;
     // Telnet: in the "kernel" now (below its high-water mark): done, whatever the server does next
     // (a reset then loses it: at-most-once for bytes in kernel buffers).
     this.#notifyBelowWater();
@@ -253,6 +287,7 @@ export class SimConnection implements Connection {
       this.#receive(p.data.subarray(p.read, p.read + n));
       p.read += n;
       budget -= n;
+      if (this.#buffered >= HIGH_WATER) this.lastBackedUpAt = this.net.sched.mono;
       this.#buffered -= n;
       if (cfg.behaviour === "reset" && this.#linesRead >= cfg.resetAfter) {
         this.#reset();
@@ -311,7 +346,12 @@ export class SimConnection implements Connection {
     for (const line of lines) {
       if (line === "version") {
         const cfg = this.net.config(this.host);
-        if (!cfg.answers) continue;
+        const probe = this.probes.find((p) => p.readAt === undefined);
+        if (probe !== undefined) probe.readAt = this.net.sched.mono;
+        if (!cfg.answers) {
+          if (probe !== undefined) this.probes.splice(this.probes.indexOf(probe), 1);
+          continue;
+        }
         const covers = this.#unacked;
         this.#unacked = 0;
         // A server answers in the order it was asked.
@@ -320,6 +360,7 @@ export class SimConnection implements Connection {
         this.net.sched.setSim(
           () => {
             if (!this.#open) return;
+            this.probes.shift();
             this.net.ack(this.pid, covers);
             this.onLine(PROBE_ANSWER);
             this.onLine(PROBE_TAIL);
