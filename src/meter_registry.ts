@@ -189,7 +189,9 @@ export class MeterRegistry {
     this.#unitMs = milliseconds ? 1 : 1000;
     this.#maxTimestamp = milliseconds ? MAX_MILLISECONDS : MAX_SECONDS;
     const clock = options.clock;
-    this.#time = clock ? () => clock.now() : () => performance.now();
+    this.#time = clock
+      ? (clock.monotonic ? () => clock.monotonic!() : () => clock.now())
+      : () => performance.now();
   }
 
   /**

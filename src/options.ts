@@ -86,7 +86,10 @@ export interface ClientOptions extends MeterOptions {
   reconnect?: BackoffOptions;
   /** Closes the client (as `close()`) when aborted. */
   signal?: AbortSignal;
-  /** Time source for timestamps, the rate limit and its sleeps (tests). */
+  /**
+   * Time source (tests): `now()` for timestamps, `monotonic()` (else `now()`) for the rate limit, the
+   * backoff and liveness, and its sleeps.
+   */
   clock?: Clock;
   /**
    * A directory where points wait on disk instead of being dropped, and

@@ -30,8 +30,16 @@ export type { Address };
 
 /** A time source: `now()` in ms, and a sleep that resolves early on abort. */
 export interface Clock {
-  /** The current time in milliseconds. */
+  /** The current time in milliseconds: the timestamp of a point sent without one. */
   now(): number;
+  /**
+   * Elapsed time in milliseconds, which never jumps: the rate limit, the
+   * reconnect backoff and the dead-peer watchdog measure with it. Without it
+   * they use `now()`, so a clock whose `now()` can be stepped (a wall clock
+   * that NTP corrects) should give this too, or a step forward of an hour
+   * reads as an hour without progress.
+   */
+  monotonic?(): number;
   /** Waits `ms` (or until `signal` aborts). */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
@@ -191,7 +199,8 @@ export class Writer implements LineSink {
     this.queue = new DropOldestQueue(options.qsize);
     this.#clock = options.clock ?? realClock;
     this.#realTimers = options.clock === undefined;
-    const now = () => this.#clock.now();
+    const clock = this.#clock;
+    const now = clock.monotonic ? () => clock.monotonic!() : () => clock.now();
     this.#timers = { now, after: (ms, fn) => this.#after(ms, fn) };
     this.#limiter = options.mps > 0 ? new TokenBucket(options.mps, Math.max(1, options.mps), now) : undefined;
     this.#addresses = new AddressBook(options.addresses, options.reconnect, now);
@@ -625,7 +634,7 @@ export class Writer implements LineSink {
     if (plan.coolDown) {
       this.#addresses.ended(s.address, {
         reason,
-        lifetimeMs: this.#clock.now() - s.openedAt,
+        lifetimeMs: this.#timers.now() - s.openedAt,
         answered: s.answered,
       });
     }

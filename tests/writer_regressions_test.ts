@@ -381,6 +381,54 @@ describe("suspected defects of #20", () => {
   });
 });
 
+describe("a wall clock stepped forward (NTP)", () => {
+  it("moves the timestamps, not what the writer measures: a live connection is not stalled", async () => {
+    /** now() is wall time that NTP steps; monotonic() runs on. */
+    class SteppedClock extends VirtualClock {
+      step = 0;
+      override now(): number {
+        return this.time + this.step;
+      }
+      monotonic(): number {
+        return this.time;
+      }
+    }
+    const clock = new SteppedClock();
+    const t = new ScriptedTransport(() => clock.time);
+    const c = new Client("tsd:4242", {
+      transport: t,
+      clock,
+      hostTag: false,
+      dedup: false,
+      heartbeatMs: 100,
+      stallTimeoutMs: 1000,
+    });
+    const ends: string[] = [];
+    c.addEventListener("disconnect", (e) => ends.push(e.detail.code));
+    try {
+      send(c, 0, 10);
+      await clock.advance(300, 10);
+      assert.equal(c.stats().confirmed, 10);
+      t.answer = () => false; // the next probe's answer is late
+      send(c, 10, 20);
+      await clock.advance(150, 10);
+      assert.ok(t.probes >= 2, "a probe waits for its answer");
+      clock.step += 3_600_000;
+      await clock.advance(100, 10);
+      t.current!.reply(t.answerLines[0]);
+      t.current!.reply(t.answerLines[1]);
+      c.send("stamped", 1, { t: "a" }); // no timestamp: now()
+      await clock.advance(300, 10);
+      assert.deepEqual(ends, [], "an hour of wall clock is not an hour without an answer");
+      const stamped = t.lines().find((l) => l.startsWith("put stamped "));
+      assert.equal(Number(stamped?.split(" ")[2]), Math.floor(clock.now() / 1000));
+      balanced(c.stats());
+    } finally {
+      await closeRunning(c, clock, 0);
+    }
+  });
+});
+
 describe("#21.1 close() confirms", () => {
   it("sends a last probe and counts what its answer confirms: unconfirmed 0 over an answering server", async () => {
     const { clock, t, c } = setup();

@@ -582,11 +582,13 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
         );
       }
     }
-    // Connection attempts to one address: never faster than its backoff allows.
+    // Connection attempts of one process to one address: never faster than its backoff allows (a
+    // process restarted after a crash starts afresh, as a real one does).
     for (; attemptsIndex < net.attempts.length; attemptsIndex++) {
       const a = net.attempts[attemptsIndex];
-      const times = attemptsSeen.get(a.host) ?? [];
-      attemptsSeen.set(a.host, times);
+      const key = `${a.pid} ${a.host}`;
+      const times = attemptsSeen.get(key) ?? [];
+      attemptsSeen.set(key, times);
       times.push(a.at);
       while (times.length > 0 && times[0] <= a.at - 1000) times.shift();
       if (times.length > maxAttemptsPerSecond) {
@@ -741,12 +743,9 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           await sched.runUntil(sched.mono + op.ms, check);
           break;
         case "jump":
+          // The wall clock is stepped: timestamps jump, and nothing the writer measures (its rate,
+          // cool-downs and liveness run on the clock's monotonic time) may notice.
           sched.skew += op.ms;
-          // The writer measures its rate and its cool-downs on this clock: a jump forward may end
-          // a wait early (once). The windows of those two invariants start again here.
-          windowW.length = 0;
-          windowSum = 0;
-          attemptsSeen.clear();
           break;
         case "server":
           net.servers.set(hosts[op.host], { ...op.cfg });

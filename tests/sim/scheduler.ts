@@ -99,9 +99,10 @@ export class Scheduler {
     this.random = new Rng(seed);
   }
 
-  /** The `clock` option of the client: wall time that can jump, sleeps on virtual timers. */
+  /** The `clock` option of the client: wall time that can jump, elapsed time that cannot, sleeps on virtual timers. */
   readonly clock = {
     now: (): number => EPOCH_MS + this.mono + this.skew,
+    monotonic: (): number => this.mono,
     sleep: (ms: number, signal: AbortSignal): Promise<void> =>
       new Promise<void>((resolve) => {
         if (signal.aborted) return resolve();
