@@ -227,7 +227,13 @@ export class Liveness {
    */
   answered(): number | undefined {
     const probe = this.#outstanding.shift();
-    if (probe === undefined) return undefined;
+    if (probe === undefined) {
+      // A late answer to a probe given up on: the server answers after all (it was slow, not
+      // VictoriaMetrics). What was written meanwhile went as unconfirmed; from now on lines are
+      // kept and probed again.
+      if (this.state === "silent") this.state = "acknowledging";
+      return undefined;
+    }
     this.#covered = probe.covers;
     this.state = "acknowledging";
     return probe.covers;

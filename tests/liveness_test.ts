@@ -51,6 +51,26 @@ describe("Liveness", () => {
     assert.equal(l.tick(false), undefined);
   });
 
+  it("a late answer on a silent connection: the server answers after all, so lines are kept and probed again", () => {
+    const { l, clock } = live();
+    clock.now = 5000;
+    l.written(1);
+    assert.equal(l.tick(false), "probe");
+    l.probeSent();
+    clock.now = 20_001;
+    assert.equal(l.tick(false), "silent");
+    l.written(50);
+    assert.equal(l.answered(), undefined, "it confirms nothing: the lines it covered went as unconfirmed");
+    assert.equal(l.state, "acknowledging");
+    assert.equal(l.retaining, true);
+    assert.equal(l.replays, true);
+    clock.now = 30_000;
+    l.written(60);
+    assert.equal(l.tick(false), "probe");
+    l.probeSent();
+    assert.equal(l.answered(), 60);
+  });
+
   it("an unanswered probe is a stall where the server answered before", () => {
     const known = live(true);
     assert.equal(known.l.replays, true);
