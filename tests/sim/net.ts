@@ -195,7 +195,7 @@ export class SimConnection implements Connection {
    * Behind a backlog that does not back the client's writes up, a probe can wait unread for long:
    * the client sees its writes go through at once and cannot tell that server from a dead one.
    */
-  readonly probes: { at: number; readAt?: number }[] = [];
+  readonly probes: { at: number; readAt?: number; ignored?: boolean }[] = [];
   /** The last time the kernel buffer was at its high-water mark: the client's writes backed up,
    * and each `done` told it that the server reads. */
   lastBackedUpAt = -Infinity;
@@ -349,7 +349,7 @@ export class SimConnection implements Connection {
         const probe = this.probes.find((p) => p.readAt === undefined);
         if (probe !== undefined) probe.readAt = this.net.sched.mono;
         if (!cfg.answers) {
-          if (probe !== undefined) this.probes.splice(this.probes.indexOf(probe), 1);
+          if (probe !== undefined) probe.ignored = true;
           continue;
         }
         const covers = this.#unacked;
@@ -360,7 +360,9 @@ export class SimConnection implements Connection {
         this.net.sched.setSim(
           () => {
             if (!this.#open) return;
-            this.probes.shift();
+            // The client takes an answer for its oldest probe: those ignored before it are done too.
+            const answered = this.probes.findIndex((p) => !p.ignored);
+            this.probes.splice(0, answered + 1);
             this.net.ack(this.pid, covers);
             this.onLine(PROBE_ANSWER);
             this.onLine(PROBE_TAIL);

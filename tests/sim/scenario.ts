@@ -422,9 +422,10 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
         // stopped backing the client's writes up, for longer than half the stall timeout, nothing
         // told the client that the server reads (a dead peer's kernel takes bytes too), and by
         // stallTimeoutMs's definition (no answer for that long) the connection is stalled.
+        // (A probe the server ignored is no answer either: stalled by definition.)
         const probe = conn.probes[0];
-        const hidden = probe !== undefined &&
-          (probe.readAt ?? sched.mono) - Math.max(probe.at, conn.lastBackedUpAt) > drawn.stallTimeoutMs / 2;
+        const hidden = probe !== undefined && (probe.ignored === true ||
+          (probe.readAt ?? sched.mono) - Math.max(probe.at, conn.lastBackedUpAt) > drawn.stallTimeoutMs / 2);
         if (quiet < drawn.stallTimeoutMs / 2 && !hidden) {
           pendingFailure ??= new Fail(
             "stall-live",
