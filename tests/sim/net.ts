@@ -190,15 +190,17 @@ export class SimConnection implements Connection {
   endedByClient = false;
   /** When the server last read from it (virtual ms); -Infinity before. */
   lastReadAt = -Infinity;
-  /**
-   * Probes not answered yet, oldest first: when each was written and when the server read it.
-   * Behind a backlog that does not back the client's writes up, a probe can wait unread for long:
-   * the client sees its writes go through at once and cannot tell that server from a dead one.
-   */
+  /** Probes not answered yet, oldest first: when each was written, read, and whether ignored. */
   readonly probes: { at: number; readAt?: number; ignored?: boolean }[] = [];
-  /** The last time the kernel buffer was at its high-water mark: the client's writes backed up,
-   * and each `done` told it that the server reads. */
-  lastBackedUpAt = -Infinity;
+  /** The last time a write of the client's completed. */
+  lastDoneAt = -Infinity;
+  /**
+   * The last sign of the server's life the client could see: an answer to a probe, or a write
+   * completing (or the buffer draining) while its writes backed up. Writes that go through at
+   * once prove nothing: a dead peer's kernel takes bytes too.
+   */
+  lastSignalAt = -Infinity;
+  #completions = 0;
   /** Answers still to come (acknowledging). */
   #answers: { ids: number[]; p: Pending; timer: unknown }[] = [];
   #lastAnswerAt = 0;
@@ -236,7 +238,6 @@ export class SimConnection implements Connection {
     this.#buffer.push({ data: data.slice(), done, read: 0, notified: false });
     this.#buffered += data.length;
     if (probes > 0) this.probes.push({ at: net.sched.mono });
-    if (this.#buffered >= HIGH_WATER) this.lastBackedUpAt = net.sched.mono;
     // Telnet: in the "kernel" now (below its high-water mark): done, whatever the server does next
     // (a reset then loses it: at-most-once for bytes in kernel buffers).
     this.#notifyBelowWater();
@@ -280,6 +281,17 @@ export class SimConnection implements Connection {
 
   #readSome(budget: number): void {
     const cfg = this.net.config(this.host);
+    // Writes complete (or the buffer drains) while they backed up: the client can tell the server reads.
+    const backedUp = this.#buffered >= HIGH_WATER;
+    const completions = this.#completions;
+    try {
+      this.#readBudget(budget, cfg);
+    } finally {
+      if (backedUp && this.#completions > completions) this.lastSignalAt = this.net.sched.mono;
+    }
+  }
+
+  #readBudget(budget: number, cfg: ServerConfig): void {
     while (this.#buffer.length > 0 && budget > 0 && this.#open) {
       const p = this.#buffer[0];
       const n = Math.min(budget, p.data.length - p.read);
@@ -287,7 +299,6 @@ export class SimConnection implements Connection {
       this.#receive(p.data.subarray(p.read, p.read + n));
       p.read += n;
       budget -= n;
-      if (this.#buffered >= HIGH_WATER) this.lastBackedUpAt = this.net.sched.mono;
       this.#buffered -= n;
       if (cfg.behaviour === "reset" && this.#linesRead >= cfg.resetAfter) {
         this.#reset();
@@ -298,6 +309,8 @@ export class SimConnection implements Connection {
       if (!this.net.acknowledging && !p.notified) {
         p.notified = true;
         const done = p.done;
+        this.lastDoneAt = this.net.sched.mono;
+        this.#completions++;
         queueMicrotask(() => done());
       }
       if (this.net.acknowledging) {
@@ -364,6 +377,7 @@ export class SimConnection implements Connection {
             const answered = this.probes.findIndex((p) => !p.ignored);
             this.probes.splice(0, answered + 1);
             this.net.ack(this.pid, covers);
+            this.lastSignalAt = this.net.sched.mono;
             this.onLine(PROBE_ANSWER);
             this.onLine(PROBE_TAIL);
           },
@@ -393,12 +407,15 @@ export class SimConnection implements Connection {
       if (!p.notified && cum - (p.data.length - p.read) < HIGH_WATER) {
         p.notified = true;
         const done = p.done;
+        this.lastDoneAt = this.net.sched.mono;
+        this.#completions++;
         queueMicrotask(() => done());
       }
     }
     if (total < HIGH_WATER) {
       const waiters = this.#readyWaiters;
       this.#readyWaiters = [];
+      if (waiters.length > 0) this.#completions++;
       for (const w of waiters) w.resolve();
     }
     if (this.#ending && this.#buffer.length === 0) this.#finish(undefined);

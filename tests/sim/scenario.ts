@@ -418,15 +418,12 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
         answersInTime(net.config(conn.host))
       ) {
         const quiet = sched.mono - conn.lastReadAt;
-        // The oldest probe not answered: when it waited unread, after the backlog in front of it
-        // stopped backing the client's writes up, for longer than half the stall timeout, nothing
-        // told the client that the server reads (a dead peer's kernel takes bytes too), and by
-        // stallTimeoutMs's definition (no answer for that long) the connection is stalled.
-        // (A probe the server ignored is no answer either: stalled by definition.)
-        const probe = conn.probes[0];
-        const hidden = probe !== undefined && (probe.ignored === true ||
-          (probe.readAt ?? sched.mono) - Math.max(probe.at, conn.lastBackedUpAt) > drawn.stallTimeoutMs / 2);
-        if (quiet < drawn.stallTimeoutMs / 2 && !hidden) {
+        // Broken only where the client passed over a sign of the server's life (an answer, or a
+        // write completing while writes backed up) within the last half stall timeout: it sees no
+        // more than that. A probe the server ignored is no answer: stalled by definition.
+        const ignored = conn.probes[0]?.ignored === true;
+        const signalled = sched.mono - conn.lastSignalAt < drawn.stallTimeoutMs / 2;
+        if (quiet < drawn.stallTimeoutMs / 2 && signalled && !ignored) {
           pendingFailure ??= new Fail(
             "stall-live",
             `connection ${conn.id} to ${conn.host} declared stalled (stallTimeoutMs ${drawn.stallTimeoutMs}) ` +
