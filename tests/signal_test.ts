@@ -19,10 +19,9 @@ import * as net from "node:net";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { Client } from "../mod.ts";
 import { closedPort, HANG_GUARD_MS, settles, waitFor } from "./helpers/servers.ts";
+import { type ScriptChild, startScript } from "./helpers/child_script.ts";
 
 const runtime = "Deno" in globalThis
   ? "deno"
@@ -32,62 +31,10 @@ const runtime = "Deno" in globalThis
 
 type EndingSignal = "SIGINT" | "SIGTERM" | "SIGHUP";
 
-interface Child extends ChildProcess {
-  /** Lines the child prints, until it exits. */
-  lines: AsyncIterableIterator<string>;
-  /** How it ended. Not from exitCode/signalCode: Deno sets signalCode when kill() is called. */
-  ended: Promise<{ code: number | null; signal: string | null }>;
-  stderr_: () => string;
-}
-
-function script(): string {
-  return fileURLToPath(
-    new URL(`./helpers/signal_script.${import.meta.url.endsWith(".js") ? "js" : "ts"}`, import.meta.url),
-  );
-}
+type Child = ScriptChild;
 
 function start(args: (string | number)[]): Child {
-  const runtimeArgs = "Deno" in globalThis ? ["run", "-A", "--no-check", script()] : [script()];
-  const child = spawn(process.execPath, [...runtimeArgs, ...args.map(String)], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  const ended = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
-  );
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
-  const queue: string[] = [];
-  let wake: (() => void) | undefined;
-  let closed = false;
-  let buffered = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    buffered += d;
-    for (let i = buffered.indexOf("\n"); i !== -1; i = buffered.indexOf("\n")) {
-      queue.push(buffered.slice(0, i));
-      buffered = buffered.slice(i + 1);
-    }
-    wake?.();
-  });
-  // "close" comes after the last of stdout is read (where "exit" may come before it).
-  child.once("close", () => {
-    closed = true;
-    wake?.();
-  });
-  // A hang guard, not a timing assertion.
-  const killer = setTimeout(() => child.kill("SIGKILL"), HANG_GUARD_MS);
-  child.once("exit", () => clearTimeout(killer));
-  async function* lines(): AsyncGenerator<string> {
-    for (;;) {
-      if (queue.length > 0) {
-        yield queue.shift()!;
-        continue;
-      }
-      if (closed) return;
-      await new Promise<void>((resolve) => wake = resolve);
-      wake = undefined;
-    }
-  }
-  return Object.assign(child, { lines: lines(), ended, stderr_: () => stderr });
+  return startScript("signal_script", args, HANG_GUARD_MS);
 }
 
 /** Ends a child that is still running (a failed test), and waits for it. */
@@ -229,7 +176,7 @@ async function signalDuringStream(
       await stop(child);
     }
     sink.resume();
-    assert.ok(signalledAt > 0, `the child ended before the signal: ${child.stderr_()}`);
+    assert.ok(signalledAt > 0, `the child ended before the signal: ${child.stderrText()}`);
     assert.equal(dropped, 0, "the child dropped points: the test's queue is too small");
     // What the killed process wrote to its socket is all here once the sink sees it closed.
     await waitFor(() => sink.connections.every((c) => c.closed), HANG_GUARD_MS, "the killed child's socket");
@@ -349,7 +296,7 @@ describe(`signals with a spool (${runtime})`, () => {
         assert.deepEqual(
           seen,
           ["READY", "HANDLED", "AFTER spool open, handled 1", "CLOSED 10000"],
-          child.stderr_(),
+          child.stderrText(),
         );
         assert.deepEqual(await child.ended, { code: 0, signal: null });
         await waitFor(() => sink.connections.every((c) => c.closed), HANG_GUARD_MS, "the child's socket");
@@ -380,7 +327,7 @@ describe(`signals with a spool (${runtime})`, () => {
         } finally {
           await stop(child);
         }
-        assert.deepEqual(seen, ["READY", "SIGNAL-EXIT HANDLERS"], child.stderr_());
+        assert.deepEqual(seen, ["READY", "SIGNAL-EXIT HANDLERS"], child.stderrText());
         const next = new Client("127.0.0.1", { dedup: false, port: down, hostTag: false, spool: { dir } });
         assert.equal(next.stats().spool!.recovered, 5000, "the spool took the queue");
         await next.close({ timeoutMs: 0 });
@@ -399,12 +346,12 @@ describe(`signals with a spool (${runtime})`, () => {
           seen.push(line);
           if (line === "READY") process.kill(child.pid!, "SIGTERM");
         }
-        assert.deepEqual(await child.ended, { code: 0, signal: null }, child.stderr_());
+        assert.deepEqual(await child.ended, { code: 0, signal: null }, child.stderrText());
       } finally {
         await stop(child);
       }
       // The client took the signal for one nobody handles: its spool has the points already.
-      assert.deepEqual(seen, ["READY", "HANDLED, then CLOSED with 5000 in the spool"], child.stderr_());
+      assert.deepEqual(seen, ["READY", "HANDLED, then CLOSED with 5000 in the spool"], child.stderrText());
       const next = new Client("127.0.0.1", { dedup: false, port: down, hostTag: false, spool: { dir } });
       assert.equal(next.stats().spool!.recovered, 5000);
       await next.close({ timeoutMs: 0 });
@@ -423,7 +370,7 @@ describe(`signals with a spool (${runtime})`, () => {
           if (line === "END") end = true;
         }
         // Ended on its own with a spool client left open: the listeners did not hold it.
-        assert.deepEqual(await child.ended, { code: 0, signal: null }, child.stderr_());
+        assert.deepEqual(await child.ended, { code: 0, signal: null }, child.stderrText());
       } finally {
         await stop(child);
       }

@@ -17,21 +17,15 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
 import { Client, OptionsError } from "../mod.ts";
 import { closedPort, startServer } from "./helpers/servers.ts";
+import { type ScriptChild, startScript } from "./helpers/child_script.ts";
 
 const runtimeName = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
-function script(name = "spool_script"): string {
-  return fileURLToPath(
-    new URL(`./helpers/${name}.${import.meta.url.endsWith(".js") ? "js" : "ts"}`, import.meta.url),
-  );
-}
-
-function start(args: (string | number)[]): ChildProcess & { lines: AsyncIterableIterator<string> } {
-  return startScript("spool_script", args);
+function start(args: (string | number)[]): ScriptChild {
+  return startScript("spool_script", args, 60_000);
 }
 
 /** The pid of a process that has exited. */
@@ -39,60 +33,6 @@ async function deadPid(): Promise<number> {
   const child = spawn(process.execPath, ["--version"], { stdio: "ignore" });
   await new Promise((resolve) => child.once("exit", resolve));
   return child.pid!;
-}
-
-function startScript(
-  name: string,
-  args: (string | number)[],
-): ChildProcess & { lines: AsyncIterableIterator<string> } {
-  const runtimeArgs = "Deno" in globalThis ? ["run", "-A", "--no-check", script(name)] : [script(name)];
-  const child = spawn(process.execPath, [...runtimeArgs, ...args.map(String)], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  exits.set(child, new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal }))));
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
-  const queue: string[] = [];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  let buffered = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    buffered += d;
-    for (let i = buffered.indexOf("\n"); i !== -1; i = buffered.indexOf("\n")) {
-      queue.push(buffered.slice(0, i));
-      buffered = buffered.slice(i + 1);
-    }
-    wake?.();
-  });
-  child.once("exit", () => {
-    ended = true;
-    wake?.();
-  });
-  // A hang guard, not a timing assertion.
-  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  child.once("exit", () => clearTimeout(killer));
-  async function* lines(): AsyncGenerator<string> {
-    for (;;) {
-      if (queue.length > 0) {
-        yield queue.shift()!;
-        continue;
-      }
-      if (ended) {
-        if (stderr) console.log(`# child stderr: ${stderr.trim()}`);
-        return;
-      }
-      await new Promise<void>((resolve) => wake = resolve);
-      wake = undefined;
-    }
-  }
-  return Object.assign(child, { lines: lines() });
-}
-
-// Not from exitCode/signalCode: Deno sets signalCode when kill() is called, before the exit.
-const exits = new WeakMap<ChildProcess, Promise<{ code: number | null; signal: string | null }>>();
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
-  return exits.get(child)!;
 }
 
 /** Delivers what the spool in `dir` holds to a fake server; returns the values received. */
@@ -156,7 +96,7 @@ describe(`spool across processes (${runtimeName})`, () => {
         } finally {
           child.kill("SIGKILL");
         }
-        const { signal } = await exited(child);
+        const { signal } = await child.ended;
         assert.equal(signal, "SIGKILL");
         assert.ok(accepted >= killAt, `the child reported ${accepted}`);
         const { values, recovered, corruptTails } = await deliver(dir, "always");
@@ -177,7 +117,7 @@ describe(`spool across processes (${runtimeName})`, () => {
       const child = start(["send", dir, down, "overflow", n, "exit", 1000]);
       let done = false;
       for await (const line of child.lines) if (line === "DONE") done = true;
-      const { code } = await exited(child);
+      const { code } = await child.ended;
       assert.equal(code, 0);
       assert.ok(done);
       const { values, recovered } = await deliver(dir, "overflow");
@@ -205,7 +145,7 @@ describe(`spool across processes (${runtimeName})`, () => {
       } finally {
         child.kill("SIGKILL");
       }
-      await exited(child);
+      await child.ended;
       assert.ok(fs.existsSync(join(dir, "lock")), "a killed process leaves its lock");
       const client = new Client("127.0.0.1", { dedup: false, port: 1, hostTag: false, spool: { dir } });
       await client.close({ timeoutMs: 0 });
@@ -217,7 +157,7 @@ describe(`spool across processes (${runtimeName})`, () => {
         const lock = join(dir, "lock");
         if (stale === "a dead pid") fs.writeFileSync(lock, `${await deadPid()}\n`);
         if (stale === "an empty file") fs.writeFileSync(lock, "");
-        const racers = Array.from({ length: 4 }, () => startScript("lock_script", [dir]));
+        const racers = Array.from({ length: 4 }, () => startScript("lock_script", [dir], 60_000));
         try {
           // All loaded and waiting; then the same word to each, as close together as can be.
           // (next(), not for-await: a break there would end the line iterator.)
@@ -239,7 +179,7 @@ describe(`spool across processes (${runtimeName})`, () => {
           );
         } finally {
           for (const r of racers) r.stdin!.end();
-          await Promise.all(racers.map((r) => exited(r)));
+          await Promise.all(racers.map((r) => r.ended));
         }
         assert.equal(fs.existsSync(lock), false, "released by its holder");
       }));
@@ -250,7 +190,7 @@ describe(`spool across processes (${runtimeName})`, () => {
       const child = start(["web", dir]);
       let out = "";
       for await (const line of child.lines) out += line;
-      await exited(child);
+      await child.ended;
       assert.match(out, /^OptionsError spool: this runtime has no file system/);
       assert.deepEqual(fs.readdirSync(dir), [], "nothing was made");
     }));
