@@ -13,9 +13,9 @@ import {
   ValidationError,
 } from "../mod.ts";
 import type { Clock } from "../src/writer.ts";
+import { settles } from "./helpers/servers.ts";
 
 const TS = 1700000000;
-const NEVER = 60_000;
 
 function balanced(s: ClientStats): void {
   assert.equal(s.accepted, s.sent + s.queued + s.dropped.total, JSON.stringify(s));
@@ -59,18 +59,6 @@ class ManualClock implements Clock {
     this.sleeps.splice(0, this.sleeps.length, ...this.sleeps.filter((s) => s.ms !== ms));
     for (const s of woken) s.resolve();
     for (let i = 0; i < 10; i++) await Promise.resolve();
-  }
-}
-
-async function guard<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${NEVER} ms`)), NEVER);
-  });
-  try {
-    return await Promise.race([p, hang]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -439,10 +427,10 @@ describe("selfMetricsMs", () => {
     });
     c.send("m", 1, { a: "1" }, TS);
     c.send("m", 2, { a: "1" }, TS); // a duplicate
-    await guard(c.flush(), "flush()");
+    await settles(c.flush(), "flush()");
     assert.equal(clock.sleeps.length, 1);
     await clock.tick(10_000);
-    await guard(c.flush(), "flush()");
+    await settles(c.flush(), "flush()");
     const at = TS + 10;
     assert.deepEqual(t.lines().slice(1), [
       `put potsdb.client.sent ${at} 1 svc=api host=web1`,

@@ -5,6 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OpenTsdbMetricExporter } from "../src/otel.ts";
+import { settles } from "./helpers/servers.ts";
 import {
   Client,
   ClientClosedError,
@@ -17,7 +18,6 @@ import {
 } from "../mod.ts";
 
 const TS = 1700000000;
-const NEVER = 60_000;
 
 /** A clock whose sleeps end when the test moves the time past them. */
 class VirtualClock implements Clock {
@@ -48,18 +48,6 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) {
     for (let j = 0; j < 20; j++) await Promise.resolve();
     await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-}
-
-async function guard<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${NEVER} ms`)), NEVER);
-  });
-  try {
-    return await Promise.race([p, hang]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -103,7 +91,7 @@ describe("meters: aggregation", () => {
     assert.equal(depth.value, 12);
     assert.equal(latency.count, 5);
     assert.equal(latency.sum, 375.5);
-    await guard(client.flush(), "flush");
+    await settles(client.flush(), "flush");
     assert.deepEqual(fresh(), [
       `put http.requests ${TS} 3.5 route=home status=200 host=web1`,
       `put jobs.queued ${TS} 12 queue=mail host=web1`,
@@ -116,7 +104,7 @@ describe("meters: aggregation", () => {
       `put http.latency.bucket ${TS} 4 le=100 route=home host=web1`,
       `put http.latency.bucket ${TS} 5 le=inf route=home host=web1`,
     ]);
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     assert.deepEqual(fresh(), [], "nothing changed: close writes nothing in the same second");
     assert.deepEqual(s.meters, { meters: 3, overflow: 0, reports: 1, lines: 9, refused: 0 });
     assert.equal(s.sent, 9);
@@ -147,7 +135,7 @@ describe("meters: aggregation", () => {
     assert.equal(client.histogram("h", { r: "a" }), h, "buckets may be left out later");
     assert.equal(client.histogram("h", { r: "a" }, { buckets: [1, 2] }), h, "or given again");
     a.inc();
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     assert.equal(s.meters.meters, 6);
     assert.ok(fresh().includes(`put c ${TS} 1 x=1 y=2 host=web1`));
   });
@@ -158,7 +146,7 @@ describe("meters: aggregation", () => {
     const c = client.counter("c", tags);
     tags.route = "b";
     c.inc();
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
     assert.deepEqual(fresh(), [`put c ${TS} 1 route=a host=web1`]);
   });
 
@@ -166,7 +154,7 @@ describe("meters: aggregation", () => {
     const { client, fresh } = setup({ prefix: "app.", tags: { dc: "eu" }, sanitize: true });
     client.counter("hits", { "bad key": "x y" }).inc();
     client.histogram("lat", {}, { buckets: [0.5] }).record(1);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
     assert.deepEqual(fresh(), [
       `put app.hits ${TS} 1 bad_key=x_y dc=eu host=web1`,
       `put app.lat.count ${TS} 1 dc=eu host=web1`,
@@ -190,14 +178,14 @@ describe("meters: aggregation", () => {
       return "async";
     });
     await clock.advance(250);
-    assert.equal(await guard(later, "time()"), "async");
+    assert.equal(await settles(later, "time()"), "async");
     assert.throws(() =>
       h.time(() => {
         throw new Error("boom");
       }), /boom/);
     assert.equal(h.count, 4, "errors are timed too");
     assert.equal(h.sum, 275);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
     const lines = fresh();
     assert.deepEqual(lines, [
       `put work.count ${TS} 4 host=web1`,
@@ -245,7 +233,7 @@ describe("meters: reports", () => {
     ]);
     await clock.advance(10_000);
     assert.equal(fresh().length, 5, "unchanged meters are written again on the interval");
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     assert.equal(s.meters.reports, 3);
     balanced(s);
   });
@@ -259,17 +247,17 @@ describe("meters: reports", () => {
     assert.deepEqual(fresh(), []);
     await clock.advance(1_000);
     assert.deepEqual(fresh(), [`put c ${TS + 180} 1 host=web1`]);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
   });
 
   it("never gives two reports one timestamp: unchanged skipped, changed written when the second is over", async () => {
     const { client, clock, fresh } = setup();
     const c = client.counter("c");
     c.inc();
-    await guard(client.flush(), "flush");
+    await settles(client.flush(), "flush");
     assert.deepEqual(fresh(), [`put c ${TS} 1 host=web1`]);
     await clock.advance(400);
-    await guard(client.flush(), "flush");
+    await settles(client.flush(), "flush");
     assert.deepEqual(fresh(), [], "nothing changed in this second: nothing to write");
     c.inc();
     let flushed = false;
@@ -279,10 +267,10 @@ describe("meters: reports", () => {
     assert.deepEqual(fresh(), []);
     c.inc(); // still counted in that report
     await clock.advance(600);
-    await guard(flush, "flush");
+    await settles(flush, "flush");
     assert.deepEqual(fresh(), [`put c ${TS + 1} 3 host=web1`]);
     c.inc();
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     // close() does not wait: its last report goes one second ahead, once.
     assert.deepEqual(fresh(), [`put c ${TS + 2} 4 host=web1`]);
     assert.equal(s.meters.reports, 3);
@@ -294,25 +282,25 @@ describe("meters: reports", () => {
     const c = client.counter("c");
     c.inc();
     await clock.advance(9_500);
-    await guard(client.flush(), "flush"); // at TS+9.5
+    await settles(client.flush(), "flush"); // at TS+9.5
     assert.deepEqual(fresh(), [`put c ${TS + 9} 1 host=web1`]);
     await clock.advance(400); // TS+9.9
     c.inc();
     await clock.advance(100); // TS+10.0: the interval's report, a new second
     assert.deepEqual(fresh(), [`put c ${TS + 10} 2 host=web1`]);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
   });
 
   it("reports in milliseconds with the milliseconds option", async () => {
     const { client, clock, fresh } = setup({ milliseconds: true, hostTag: false });
     const c = client.counter("c", { a: "1" });
     c.inc();
-    await guard(client.flush(), "flush");
+    await settles(client.flush(), "flush");
     await clock.advance(1);
     c.inc();
-    await guard(client.flush(), "flush");
+    await settles(client.flush(), "flush");
     assert.deepEqual(fresh(), [`put c ${TS * 1000} 1 a=1`, `put c ${TS * 1000 + 1} 2 a=1`]);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
   });
 
   it("counts report lines that push older points out of a full queue", async () => {
@@ -321,7 +309,7 @@ describe("meters: reports", () => {
     const drops: number[] = [];
     client.addEventListener("drop", (e) => drops.push(e.detail.count));
     client.histogram("h", undefined, { buckets: [1] }).record(0.5); // 6 lines
-    const s = await guard(client.close({ timeoutMs: 0 }), "close");
+    const s = await settles(client.close({ timeoutMs: 0 }), "close");
     assert.equal(s.meters.lines, 6);
     assert.equal(s.dropped.queueFull, 4);
     assert.equal(drops.reduce((a, b) => a + b, 0), 6, "4 pushed out, 2 left at close");
@@ -336,7 +324,7 @@ describe("meters and the OpenTelemetry exporter", () => {
     client.counter("http.requests", { route: "home", status: 200 }).inc(3);
     const latency = client.histogram("http.latency", { route: "home", status: 200 }, { buckets: bounds });
     for (const v of [0.2, 7, 300]) latency.record(v);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
 
     // What the SDK hands the exporter for the same instruments (its types are structural).
     const otel = new MemoryTransport();
@@ -374,7 +362,7 @@ describe("meters and the OpenTelemetry exporter", () => {
         ],
       }],
     }, () => {});
-    await guard(exporterClient.close(), "close");
+    await settles(exporterClient.close(), "close");
 
     /** metric, sorted tags and value of each line: the timestamps are the only difference allowed. */
     const series = (lines: string[]) =>
@@ -391,12 +379,12 @@ describe("meters: edges", () => {
     const { client, clock, fresh } = setup();
     const c = client.counter("c");
     c.inc();
-    await guard(client.flush(), "flush");
+    await settles(client.flush(), "flush");
     c.inc();
     const waiting = client.flush().then(() => "flushed", (e) => e);
     await settle();
-    const s = await guard(client.close(), "close");
-    assert.equal(await guard(waiting, "the waiting flush"), "flushed");
+    const s = await settles(client.close(), "close");
+    assert.equal(await settles(waiting, "the waiting flush"), "flushed");
     await clock.advance(1000); // the wait's sleep was cut short by close(): nothing more is written
     assert.deepEqual(fresh(), [`put c ${TS} 1 host=web1`, `put c ${TS + 1} 2 host=web1`]);
     assert.equal(s.meters.reports, 2);
@@ -414,7 +402,7 @@ describe("meters: edges", () => {
     }
     assert.equal(client.counter("c", { v: "x_" }), first);
     first.inc();
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     assert.deepEqual(s.meters, { meters: 1, overflow: 0, reports: 1, lines: 1, refused: 0 });
     assert.deepEqual(fresh(), [`put c ${TS} 1 v=x_ host=web1`]);
   });
@@ -428,10 +416,10 @@ describe("meters: edges", () => {
     });
     const outcome = failing.then(() => "resolved", (e: Error) => e.message); // handled before it settles
     await clock.advance(30);
-    assert.equal(await guard(outcome, "time()"), "refused");
+    assert.equal(await settles(outcome, "time()"), "refused");
     assert.equal(h.count, 1);
     assert.equal(h.sum, 30);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
   });
 });
 
@@ -449,7 +437,7 @@ describe("meters: bounds and bad input", () => {
     assert.equal(client.counter("c", { user: "2" }), b);
     a.inc();
     assert.deepEqual(client.stats().meters, { meters: 2, overflow: 2, reports: 0, lines: 0, refused: 0 });
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     assert.deepEqual(fresh(), [`put c ${TS} 1 user=1 host=web1`, `put c ${TS} 0 user=2 host=web1`]);
     assert.equal(s.meters.overflow, 2);
   });
@@ -481,7 +469,7 @@ describe("meters: bounds and bad input", () => {
     client.counter("k", { a: "1" });
     rejects(() => client.gauge("k", { a: "1" }), ValidationError, "INVALID_METRIC");
     rejects(() => client.histogram("k", { a: "1" }), ValidationError, "INVALID_METRIC");
-    const s = await guard(client.close(), "close");
+    const s = await settles(client.close(), "close");
     assert.equal(s.meters.meters, 2, "nothing was made for bad input");
     assert.deepEqual(fresh(), [`put ok ${TS} 0 a=1 b=2 host=web1`, `put k ${TS} 0 a=1 host=web1`]);
   });
@@ -505,7 +493,7 @@ describe("meters: bounds and bad input", () => {
     assert.equal(c.value, 2);
     assert.equal(g.value, 1);
     assert.equal(h.count, 0);
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
   });
 
   it("refuses bad buckets and options with an OptionsError", async () => {
@@ -520,7 +508,7 @@ describe("meters: bounds and bad input", () => {
     );
     client.histogram("h", {}, { buckets: [1, 2] });
     rejects(() => client.histogram("h", {}, { buckets: [1, 3] }), OptionsError, "INVALID_OPTION");
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
     const t = new MemoryTransport();
     for (const bad of [{ reportMs: 999 }, { reportMs: 1.5 }, { maxMeters: 0 }, { maxMeters: -1 }]) {
       rejects(
@@ -534,7 +522,7 @@ describe("meters: bounds and bad input", () => {
   it("refuses new look-ups after close(); handles kept stay harmless", async () => {
     const { client } = setup();
     const c = client.counter("c");
-    await guard(client.close(), "close");
+    await settles(client.close(), "close");
     assert.throws(() => client.counter("c"), ClientClosedError);
     assert.throws(() => client.gauge("g"), ClientClosedError);
     assert.throws(() => client.histogram("h"), ClientClosedError);
