@@ -35,7 +35,7 @@ import {
 } from "./put.ts";
 import type { LineSink } from "./queue.ts";
 import { MAX_TIMER_MS, unrefTimer } from "./runtime.ts";
-import type { Clock } from "./writer.ts";
+import { type Clock, elapsedOf } from "./writer.ts";
 
 /**
  * What the meters did, in {@linkcode ClientStats.meters}.
@@ -188,10 +188,7 @@ export class MeterRegistry {
     const milliseconds = options.encoder.milliseconds === true;
     this.#unitMs = milliseconds ? 1 : 1000;
     this.#maxTimestamp = milliseconds ? MAX_MILLISECONDS : MAX_SECONDS;
-    const clock = options.clock;
-    this.#time = clock
-      ? (clock.monotonic ? () => clock.monotonic!() : () => clock.now())
-      : () => performance.now();
+    this.#time = elapsedOf(options.clock);
   }
 
   /**

@@ -44,6 +44,26 @@ export interface Clock {
   sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
+/**
+ * What measures elapsed time for a clock: its `monotonic()`, else its
+ * `now()`; without a clock, `performance.now()`.
+ *
+ * @param clock the `clock` option, if any
+ * @returns a function giving milliseconds
+ *
+ * @example
+ * ```ts
+ * import { elapsedOf } from "./writer.ts";
+ *
+ * const wall = { now: () => 1_700_000_000_000, monotonic: () => 5, sleep: async () => {} };
+ * console.assert(elapsedOf(wall)() === 5);
+ * ```
+ */
+export function elapsedOf(clock: Clock | undefined): () => number {
+  if (clock === undefined) return () => performance.now();
+  return clock.monotonic ? () => clock.monotonic!() : () => clock.now();
+}
+
 /** What the writer tells its owner as it happens. */
 export interface WriterEvents {
   /** A connection was opened. */
@@ -199,8 +219,7 @@ export class Writer implements LineSink {
     this.queue = new DropOldestQueue(options.qsize);
     this.#clock = options.clock ?? realClock;
     this.#realTimers = options.clock === undefined;
-    const clock = this.#clock;
-    const now = clock.monotonic ? () => clock.monotonic!() : () => clock.now();
+    const now = elapsedOf(options.clock);
     this.#timers = { now, after: (ms, fn) => this.#after(ms, fn) };
     this.#limiter = options.mps > 0 ? new TokenBucket(options.mps, Math.max(1, options.mps), now) : undefined;
     this.#addresses = new AddressBook(options.addresses, options.reconnect, now);

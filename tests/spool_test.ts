@@ -380,6 +380,21 @@ function failingDisk(fail: (call: string, path: string | number) => boolean): Sp
   };
 }
 
+/** The writer's side of `spool`, as the writer sets it up (no rate limit). */
+function feedOn(
+  spool: FileSpool,
+  accepted: () => number,
+  queue = new DropOldestQueue(1000),
+  batchBytes = 65536,
+): SpoolFeed {
+  return new SpoolFeed(spool, {
+    queue,
+    buffers: new BufferPool(batchBytes, 4),
+    limiter: undefined,
+    host: { accepted, stopped: () => false, pumpFull() {} },
+  });
+}
+
 describe("spool: failures part-way", () => {
   it("a read that fails part-way hands out nothing and loses no line from the counts (#20.2)", () =>
     withDir((dir) => {
@@ -472,12 +487,7 @@ describe("spool: failures part-way", () => {
       const spool = new FileSpool(small, () => {}, failingDisk((call) => failing && call === "write"));
       const queue = new DropOldestQueue(1000);
       let accepted = 0;
-      const feed = new SpoolFeed(spool, {
-        queue,
-        buffers: new BufferPool(65536, 4),
-        limiter: undefined,
-        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
-      });
+      const feed = feedOn(spool, () => accepted, queue);
       const ledger = new InFlightLedger();
       assert.ok(spool.append(lines(0, 100), 100));
       accepted = 100;
@@ -517,12 +527,7 @@ describe("spool: failures part-way", () => {
       const disk = failingDisk((call) => failing && call === "write" && ++writes > 1);
       const spool = new FileSpool(small, () => {}, disk);
       let accepted = 0;
-      const feed = new SpoolFeed(spool, {
-        queue: new DropOldestQueue(1000),
-        buffers: new BufferPool(64 * 30, 4), // 64 lines a batch
-        limiter: undefined,
-        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
-      });
+      const feed = feedOn(spool, () => accepted, new DropOldestQueue(1000), 64 * 30); // 64 lines a batch
       const ledger = new InFlightLedger();
       assert.ok(spool.append(lines(0, 100), 100));
       accepted = 100;
@@ -558,12 +563,7 @@ describe("spool: failures part-way", () => {
       const small = options(dir, { maxBytes: 64 * 1024, segmentBytes: 8192 });
       const spool = new FileSpool(small, noErrors);
       let accepted = 0;
-      const feed = new SpoolFeed(spool, {
-        queue: new DropOldestQueue(1000),
-        buffers: new BufferPool(65536, 4),
-        limiter: undefined,
-        host: { accepted: () => accepted, stopped: () => false, pumpFull() {} },
-      });
+      const feed = feedOn(spool, () => accepted);
       const ledger = new InFlightLedger();
       assert.ok(spool.append(lines(0, 20), 20));
       accepted = 20;

@@ -190,10 +190,8 @@ export class SimConnection implements Connection {
   endedByClient = false;
   /** When the server last read from it (virtual ms); -Infinity before. */
   lastReadAt = -Infinity;
-  /** Probes not answered yet, oldest first: when each was written, read, and whether ignored. */
-  readonly probes: { at: number; readAt?: number; ignored?: boolean }[] = [];
-  /** The last time a write of the client's completed. */
-  lastDoneAt = -Infinity;
+  /** Probes not answered yet, oldest first: whether the server read each, and whether it ignored it. */
+  readonly probes: { read: boolean; ignored: boolean }[] = [];
   /**
    * The last sign of the server's life the client could see: an answer to a probe, or a write
    * completing (or the buffer draining) while its writes backed up. Writes that go through at
@@ -237,7 +235,7 @@ export class SimConnection implements Connection {
     // The client's memory is reused after `done`: the "kernel" keeps a copy.
     this.#buffer.push({ data: data.slice(), done, read: 0, notified: false });
     this.#buffered += data.length;
-    if (probes > 0) this.probes.push({ at: net.sched.mono });
+    if (probes > 0) this.probes.push({ read: false, ignored: false });
     // Telnet: in the "kernel" now (below its high-water mark): done, whatever the server does next
     // (a reset then loses it: at-most-once for bytes in kernel buffers).
     this.#notifyBelowWater();
@@ -309,7 +307,6 @@ export class SimConnection implements Connection {
       if (!this.net.acknowledging && !p.notified) {
         p.notified = true;
         const done = p.done;
-        this.lastDoneAt = this.net.sched.mono;
         this.#completions++;
         queueMicrotask(() => done());
       }
@@ -359,8 +356,8 @@ export class SimConnection implements Connection {
     for (const line of lines) {
       if (line === "version") {
         const cfg = this.net.config(this.host);
-        const probe = this.probes.find((p) => p.readAt === undefined);
-        if (probe !== undefined) probe.readAt = this.net.sched.mono;
+        const probe = this.probes.find((p) => !p.read);
+        if (probe !== undefined) probe.read = true;
         if (!cfg.answers) {
           if (probe !== undefined) probe.ignored = true;
           continue;
@@ -407,7 +404,6 @@ export class SimConnection implements Connection {
       if (!p.notified && cum - (p.data.length - p.read) < HIGH_WATER) {
         p.notified = true;
         const done = p.done;
-        this.lastDoneAt = this.net.sched.mono;
         this.#completions++;
         queueMicrotask(() => done());
       }

@@ -231,8 +231,6 @@ interface Proc {
   taken: number;
   duplicates: number;
   recovered: number;
-  /** Lines sent before a process that met a disk fault ended that reached the server twice from this one. */
-  extraAfterCrash: number;
   /** Disk faults injected before this process started. */
   faultsAtStart: number;
   /** Lines that reached the server twice from this process. */
@@ -282,7 +280,7 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
   let step = 0;
   let proc: Proc | undefined;
   let nextId = 1;
-  // Ids below this were sent before a process that met a disk fault ended (see extraAfterCrash).
+  // Ids below this were sent before a process that met a disk fault ended: they may be on disk twice.
   let crashMark = 0;
   // A second process is open on the spool (the "second" operation).
   let secondAlive = false;
@@ -383,7 +381,6 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
       duplicates: 0,
       recovered: 0,
       extra: 0,
-      extraAfterCrash: 0,
       faultsAtStart: fs.injected.length,
       extraAnswerLost: 0,
       lastEndRebalance: false,
@@ -508,9 +505,10 @@ export async function runScenario(scenario: Scenario, keep?: ReadonlySet<number>
           // A crash or an I/O error while the spool wrote lines again (at close or exit: the old
           // records are let go only once all are written) leaves them twice on disk, never none:
           // the next processes deliver both copies (at least once, as documented for the spool).
-          if (a.id < crashMark) p.extraAfterCrash++;
-          else if (net.answerLost.has(a.id)) p.extraAnswerLost++;
-          else p.extra++;
+          if (a.id >= crashMark) {
+            if (net.answerLost.has(a.id)) p.extraAnswerLost++;
+            else p.extra++;
+          }
           // Written again after a rebalance: the connection before this one was ended by the client.
           // Written again after a rebalance: it reached the server over the connection before this
           // one, which the client ended gracefully (a rebalance; not its stop).
