@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { closedPort, HANG_GUARD_MS, startServer } from "./helpers/servers.ts";
+import { closedPort, HANG_GUARD_MS, settles, startServer } from "./helpers/servers.ts";
 import { startBlackhole } from "./helpers/fault_servers.ts";
 
 const LINGER_MS = 2000; // the client's default lingerMs
@@ -62,15 +62,21 @@ function runScript(args: (string | number)[], limitMs = HANG_GUARD_MS): Promise<
 describe(`exit behaviour (${process.execPath.split("/").pop()})`, () => {
   it("sends 10,000 points without close(): all arrive, then the process exits on its own", async () => {
     let lastData = 0;
+    let ended!: () => void;
+    const connectionEnded = new Promise<void>((resolve) => ended = resolve);
     const server = await startServer({
       onConnection(socket) {
         socket.on("data", () => lastData = Date.now());
+        socket.on("close", () => ended());
       },
     });
     try {
       // With lingerMs past the hang guard, only letting go once all is written ends it in time.
       const run = await runScript([server.port, 10_000, 0, "default", FOREVER_MS]);
       assert.equal(run.code, 0, run.code === null ? "held the process until killed" : run.stderr);
+      // The child's exit can be seen here before this process has read the last of its bytes:
+      // count once the server has read the connection to its end.
+      await settles(connectionEnded, "the client's connection to end");
       assert.equal(server.lines().length, 10_000, "every point arrived");
       assert.equal(server.lines()[9999], "put exit.test 1700000000 9999 k=v");
       const after = run.exited - lastData;
