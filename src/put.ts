@@ -149,6 +149,50 @@ export function formatValue(value: Value): string {
   );
 }
 
+// The decimals `fixedPoint` finds: at most MAX_POINT digits after the point, and with
+// MAX_POINT digits after it, less than DECIMAL_LIMIT in magnitude.
+const MAX_POINT = 6;
+const SCALE = 1e6; // 10 ** MAX_POINT
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000];
+const DECIMAL_LIMIT = 2 ** 49;
+/** The longest text of such a decimal: `-`, 15 digits (2 ** 49 has 16, and is excluded) and `.`. */
+const MAX_DECIMAL_LENGTH = 17;
+
+/**
+ * The number of digits after the decimal point with which `formatValue` writes
+ * `x`, when that text is a short decimal: 0 for an integer below 2 ** 49 in
+ * magnitude, 1 to 6 for a fraction such as 0.5 or 12.375 that is below 2 ** 49
+ * times 10 ** -6 (~5.6e8) in magnitude; else -1 (`formatValue` it is). Then
+ * `Math.round(x * 10 ** k)` is the decimal's digits.
+ *
+ * Why it is the same text. Let D be a decimal with at most 6 digits after the point
+ * that reads back as x (|D − x| ≤ half an ulp of x), and N = D × 10^6, an integer.
+ * With |x × 10^6| < 2^49, x × 10^6 is within 2^-3 of N, and its rounding to a double
+ * within 2^-4 more, so `Math.round` of the product is N. N and 10^6 are exact
+ * doubles, so `N / 10^6` is D correctly rounded: it equals x exactly when D reads
+ * back as x, and then no other such D exists (10^-6 is more than an ulp of x). With
+ * N's trailing zeros cut, D has the fewest digits after the point of any decimal
+ * that reads back as x, which is JavaScript's shortest round-trip form in fixed
+ * notation (used from 1e-7 up to 1e21), and `Math.round(x * 10^k)` is D × 10^k by
+ * the same argument. tests/put_test.ts checks it against `JSON.stringify`.
+ */
+function fixedPoint(x: number): number {
+  if (Number.isInteger(x)) return x < DECIMAL_LIMIT && x > -DECIMAL_LIMIT ? 0 : -1;
+  // A value with more digits after the point (a mean, a ratio) is turned away at the cost
+  // of a multiplication: x × 10^6 of a short decimal is within 2^-52 of its own size from
+  // N (see above), which a value with digits beyond the sixth almost never is. (The test
+  // fails NaN and ±Infinity too.)
+  const y = x * SCALE;
+  const n = Math.round(y);
+  if (!(Math.abs(y - n) <= Math.abs(y) * 2 ** -50 && n < DECIMAL_LIMIT && n > -DECIMAL_LIMIT)) return -1;
+  // The fewest digits after the point that read back as x.
+  for (let k = 1; k < MAX_POINT; k++) {
+    const p = POW10[k];
+    if (Math.round(x * p) / p === x) return k;
+  }
+  return n / SCALE === x ? MAX_POINT : -1;
+}
+
 /** Throws what `formatValue` would for a value it refuses; cheap for the others. */
 function checkValue(value: Value): void {
   if (
@@ -588,9 +632,23 @@ export class PutEncoder {
     // A repeat is dropped before its value is formatted: a float's text costs more than the
     // rest of the check, and a handler that sends per request repeats itself all second.
     if (check && entry.seenTs === entry.ts && entry.seen?.has(node.end!) === true) return -1;
+    const head = entry.headBytes;
+    const tail = node.endBytes!;
+    // A short decimal (an integer, 0.5, 12.25) is written as digits straight into the queue:
+    // making its string costs more than the rest of the line. The same text either way.
+    const point = typeof value === "number" ? fixedPoint(value) : -1;
+    if (point !== -1 && head.length + MAX_DECIMAL_LENGTH + tail.length - 1 <= MAX_LINE_BYTES) {
+      if (check) this.#duplicate(entry, node);
+      return sink.pushDecimalLine(
+        head,
+        point === 0 ? value as number : Math.round(value as number * POW10[point]),
+        point,
+        tail,
+      );
+    }
     const valueText = this.#valueText(value);
     if (check) this.#duplicate(entry, node); // remembered once it is sure to be taken
-    return sink.pushLine(entry.headBytes, valueText, node.endBytes!);
+    return sink.pushLine(head, valueText, tail);
   }
 
   /** Whether `node`'s tag set was taken for `entry` at its timestamp; remembers it if not. */

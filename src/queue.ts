@@ -32,6 +32,91 @@ export interface LineSink {
    * @returns 1 when the oldest line was dropped to make room, else 0
    */
   pushLine(head: Uint8Array, value: string, tail: Uint8Array): number;
+  /**
+   * Appends the line `head + value + tail`, the value given as the decimal
+   * `scaled / 10 ** point` and written in fixed notation (see {@linkcode writeDecimal}),
+   * with no string made for it.
+   *
+   * @param head the line's first bytes (UTF-8)
+   * @param scaled the value times `10 ** point`: an integer, |scaled| < 2 ** 53
+   * @param point how many digits go after the decimal point (0: none, and no point)
+   * @param tail the line's last bytes (UTF-8), ending in `\n`
+   * @returns 1 when the oldest line was dropped to make room, else 0
+   */
+  pushDecimalLine(head: Uint8Array, scaled: number, point: number, tail: Uint8Array): number;
+}
+
+/**
+ * How many bytes {@linkcode writeDecimal} writes for `scaled` and `point`.
+ *
+ * @param scaled an integer, |scaled| < 2 ** 53
+ * @param point digits after the decimal point
+ * @returns the text's length
+ */
+export function decimalLength(scaled: number, point: number): number {
+  const v = scaled < 0 ? -scaled : scaled;
+  let digits = 1;
+  for (let p = 10; p <= v; p *= 10) digits++;
+  // At least one digit before the point: 0.05, not .05.
+  if (point > 0) digits = (digits > point ? digits : point + 1) + 1;
+  return scaled < 0 ? digits + 1 : digits;
+}
+
+/**
+ * Writes `scaled / 10 ** point` in fixed notation at `end - length` .. `end` of `buf`,
+ * digits from the last: `-`, the integer part (at least `0`), then `.` and exactly
+ * `point` digits when `point` > 0. (5, 1) is `0.5`, (-125, 2) is `-1.25`, (42, 0) is `42`.
+ *
+ * @param buf where to write
+ * @param end the offset after the last byte
+ * @param length {@linkcode decimalLength} of `scaled` and `point`
+ * @param scaled an integer, |scaled| < 2 ** 53
+ * @param point digits after the decimal point
+ */
+export function writeDecimal(
+  buf: Uint8Array,
+  end: number,
+  length: number,
+  scaled: number,
+  point: number,
+): void {
+  const start = scaled < 0 ? end - length + 1 : end - length;
+  if (scaled < 0) buf[start - 1] = 0x2d; // "-"
+  const v = scaled < 0 ? -scaled : scaled;
+  // Below 2 ** 31 in int32 arithmetic: a division by 10 is then a multiplication, not a
+  // floating-point division, about half the cost of the whole value.
+  if (v <= 0x7fffffff) writeInt32Digits(buf, start, end, v | 0, point);
+  else writeDigits(buf, start, end, v, point);
+}
+
+function writeInt32Digits(buf: Uint8Array, start: number, end: number, v: number, point: number): void {
+  let at = end;
+  for (let i = 0; i < point; i++) {
+    const q = (v / 10) | 0;
+    buf[--at] = 0x30 + v - q * 10;
+    v = q;
+  }
+  if (point > 0) buf[--at] = 0x2e; // "."
+  do {
+    const q = (v / 10) | 0;
+    buf[--at] = 0x30 + v - q * 10;
+    v = q;
+  } while (at > start);
+}
+
+function writeDigits(buf: Uint8Array, start: number, end: number, v: number, point: number): void {
+  let at = end;
+  for (let i = 0; i < point; i++) {
+    const q = Math.floor(v / 10);
+    buf[--at] = 0x30 + v - q * 10;
+    v = q;
+  }
+  if (point > 0) buf[--at] = 0x2e; // "."
+  do {
+    const q = Math.floor(v / 10);
+    buf[--at] = 0x30 + v - q * 10;
+    v = q;
+  } while (at > start);
 }
 
 const utf8 = new TextEncoder();
@@ -145,6 +230,28 @@ export class DropOldestQueue implements LineSink {
     let i = at + head.length;
     for (let j = 0; j < value.length; j++) buf[i++] = value.charCodeAt(j);
     buf.set(tail, i);
+    return this.dropped - before;
+  }
+
+  /**
+   * Appends the line `head + value + tail`, the value the decimal `scaled / 10 ** point`
+   * in fixed notation, written as bytes with no string made for it.
+   *
+   * @param head the line's first bytes
+   * @param scaled the value times `10 ** point`: an integer, |scaled| < 2 ** 53
+   * @param point digits after the decimal point
+   * @param tail the line's last bytes, ending in `\n`
+   * @returns 1 when the oldest line was dropped to make room, else 0
+   */
+  pushDecimalLine(head: Uint8Array, scaled: number, point: number, tail: Uint8Array): number {
+    const before = this.dropped;
+    const length = decimalLength(scaled, point);
+    const at = this.#reserve(head.length + length + tail.length);
+    const buf = this.#buf;
+    buf.set(head, at);
+    const end = at + head.length + length;
+    writeDecimal(buf, end, length, scaled, point);
+    buf.set(tail, end);
     return this.dropped - before;
   }
 

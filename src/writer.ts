@@ -362,6 +362,19 @@ export class Writer implements LineSink {
     return this.#queued(this.queue.pushLine(head, value, tail));
   }
 
+  /**
+   * Queues one line whose value is a decimal, as the queue's `pushDecimalLine` does.
+   *
+   * @param head the line's first bytes
+   * @param scaled the value times `10 ** point`: an integer, |scaled| < 2 ** 53
+   * @param point digits after the decimal point
+   * @param tail the line's last bytes, ending in `\n`
+   * @returns 1 when the oldest line was dropped to make room, else 0
+   */
+  pushDecimalLine(head: Uint8Array, scaled: number, point: number, tail: Uint8Array): number {
+    return this.#queued(this.queue.pushDecimalLine(head, scaled, point, tail));
+  }
+
   #queued(dropped: number): number {
     this.accepted++;
     // The oldest line made room: a flush that waited for it may be done.

@@ -6,6 +6,7 @@ import {
   Client,
   type ClientStats,
   type DropDetail,
+  formatValue,
   MemoryTransport,
   OptionsError,
   PutEncoder,
@@ -33,6 +34,10 @@ function sink() {
     lines,
     pushLine(head: Uint8Array, value: string, tail: Uint8Array): number {
       lines.push(decoder.decode(head) + value + decoder.decode(tail));
+      return 0;
+    },
+    pushDecimalLine(head: Uint8Array, scaled: number, point: number, tail: Uint8Array): number {
+      lines.push(decoder.decode(head) + formatValue(scaled / 10 ** point) + decoder.decode(tail));
       return 0;
     },
   };

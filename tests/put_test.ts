@@ -10,6 +10,7 @@ import {
   sanitizeName,
   ValidationError,
 } from "../mod.ts";
+import { DropOldestQueue } from "../src/queue.ts";
 
 const TS = 1700000000;
 
@@ -86,6 +87,87 @@ describe("values", () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  describe("the encoder's digits, written straight into the queue", () => {
+    // `encodeTo` writes a short decimal's digits into the queue itself (no string); `encode`
+    // and every other value go through formatValue. The line must be the same either way.
+    const encoder = new PutEncoder();
+    const queue = new DropOldestQueue(0);
+    const decoder = new TextDecoder();
+    const HEAD = `put m ${TS} `;
+    const queued = (v: number) => {
+      assert.equal(encoder.encodeTo(queue, "m", v, { k: "v" }, TS), 0);
+      const line = decoder.decode(queue.take(1, 4096)!.data);
+      assert.ok(line.startsWith(HEAD) && line.endsWith(" k=v\n"), line);
+      return line.slice(HEAD.length, -" k=v\n".length);
+    };
+    const same = (v: number) => {
+      const text = queued(v);
+      assert.equal(text, formatValue(v), `${v}`);
+      // Reads back as the same double (-0 is written "0", as before: no negative zero on the wire).
+      assert.ok(Number(text) === v, `${v} -> ${text}`);
+      // A number OpenTSDB reads as a float has a "." or an exponent; an int64 has neither.
+      assert.equal(/[.e]/.test(text), !(Number.isInteger(v) && Math.abs(v) < 2 ** 63), text);
+    };
+    // Short decimals (what the fast path takes) and their neighbours, one ulp away each side.
+    const shortDecimal = fc.tuple(
+      fc.integer({ min: -(2 ** 50), max: 2 ** 50 }),
+      fc.integer({ min: 0, max: 8 }),
+    ).map(([n, k]) => n / 10 ** k);
+    const neighbour = (v: number, up: boolean) => {
+      const f = new Float64Array([v]);
+      const i = new BigInt64Array(f.buffer);
+      i[0] += up === v >= 0 ? 1n : -1n;
+      return Number.isFinite(f[0]) ? f[0] : v;
+    };
+
+    it("is formatValue's text, for any finite double", () => {
+      fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), same), { numRuns: 20_000 });
+    });
+
+    it("is formatValue's text for short decimals, integers and the doubles next to them", () => {
+      fc.assert(
+        fc.property(
+          shortDecimal,
+          fc.boolean(),
+          fc.boolean(),
+          (v, move, up) => same(move ? neighbour(v, up) : v),
+        ),
+        { numRuns: 50_000 },
+      );
+    });
+
+    it("at the edges: signs, zeros, the limits of the fast path, powers of ten", () => {
+      const edges = [
+        0,
+        -0,
+        0.5,
+        -0.5,
+        0.05,
+        -0.05,
+        1e-6,
+        -1e-6,
+        1.5e-6,
+        1e-7,
+        0.1,
+        0.2,
+        0.3,
+        0.1 + 0.2,
+        1 / 3,
+      ];
+      for (let e = 0; e <= 53; e++) {
+        edges.push(2 ** e, 2 ** e - 1, 2 ** e + 1, -(2 ** e), (2 ** e) / 10, 2 ** e + 0.5);
+      }
+      for (let e = -8; e <= 17; e++) edges.push(10 ** e, -(10 ** e), 10 ** e * 0.999999, 10 ** e - 0.5);
+      for (const k of [1, 2, 3, 4, 5, 6, 7]) {
+        edges.push((2 ** 49 - 1) / 10 ** k, 2 ** 49 / 10 ** k, (2 ** 49 + 1) / 10 ** k);
+      }
+      for (const v of edges) for (const w of [v, neighbour(v, true), neighbour(v, false)]) same(w);
+      assert.equal(queued(-0.05), "-0.05");
+      assert.equal(queued(12.375), "12.375");
+      assert.equal(queued(-7), "-7");
+    });
   });
 
   it("never writes an integral value beyond int64 as a 20+ digit integer", () => {
