@@ -3,7 +3,10 @@
  * tsc build). Started by `bench/run.mjs` with the sink's ports; prints one line
  * `RESULT <json>` with every figure of this run.
  *
- * Usage: <runtime> bench/client_bench.ts main|memory|baseline|cardinality <dataPort> <controlPort>
+ * Usage: <runtime> bench/client_bench.ts main|memory|baseline|cardinality|ratio <dataPort> <controlPort>
+ *
+ * `ratio` runs only the figures of "client ÷ raw" (the two default-timestamp loops and the
+ * raw limit), for `node bench/run.mjs --only ratio` while working on `send()`.
  *
  * @module
  */
@@ -354,6 +357,22 @@ function cardinality() {
   };
 }
 
+// --- 8: client ÷ raw alone ----------------------------------------------------------------------
+
+/** The figures "client ÷ raw" is made of, in the order the main scenario takes them. */
+async function ratio() {
+  const sync = await endToEnd("sync");
+  const chunked = await endToEnd("chunked");
+  const raw = await rawLimit();
+  return {
+    syncPct: (100 * sync.metricsPerSecond) / raw,
+    chunkedPct: (100 * chunked.metricsPerSecond) / raw,
+    syncSendNs: sync.sendNsMedian,
+    chunkedSendNs: chunked.sendNsMedian,
+    rawMetricsPerSecond: raw,
+  };
+}
+
 // --- the run --------------------------------------------------------------------------------
 
 // The memory figure and its baseline run in processes of their own, so that nothing else has
@@ -365,6 +384,8 @@ const result = scenario === "memory"
   ? { runtime, baseline: callerLoopBaseline() }
   : scenario === "cardinality"
   ? { runtime, cardinality: cardinality() }
+  : scenario === "ratio"
+  ? { runtime, ratio: await ratio() }
   : {
     runtime,
     sync: await endToEnd("sync"),

@@ -3,10 +3,11 @@
 // process, runs bench/client_bench.ts on Deno, Bun and Node (the tsc build)
 // several times, interleaving the runtimes, and writes bench/results.json and
 // BENCHMARKS.md (median of the runs, with min–max).
-// Usage: node bench/run.mjs [deno|bun|node ...] [--runs N] [--spool] [--only cardinality]
+// Usage: node bench/run.mjs [deno|bun|node ...] [--runs N] [--spool] [--only cardinality|ratio]
 // With --spool only the disk spool's scenario (bench/spool_bench.ts) runs; its section of
 // BENCHMARKS.md (between the spool markers) and bench/spool_results.json are rewritten.
-// --only runs that one scenario and prints its figures without writing any file.
+// --only runs that one scenario and prints its figures (and their medians) without writing any file;
+// `--only ratio` is "client ÷ raw" alone (the two default-timestamp loops and the raw limit).
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
@@ -106,15 +107,26 @@ console.log(`machine: ${machine.cpus} × ${machine.cpuModel}; load ${machine.loa
 
 const sink = await startSink();
 if (ONLY !== undefined) {
+  const onlyRuns = {};
   try {
     for (let run = 1; run <= RUNS; run++) {
       for (const runtime of runtimes) {
         const result = await runWorker(runtime, ONLY, sink);
         console.log(`run ${run} ${runtime.padEnd(4)}: ${JSON.stringify(result[ONLY])}`);
+        (onlyRuns[runtime] ??= []).push(result[ONLY]);
       }
     }
   } finally {
     sink.close();
+  }
+  // Each numeric figure's median (min–max) over the runs, per runtime.
+  for (const [runtime, results] of Object.entries(onlyRuns)) {
+    const cells = Object.keys(results[0]).filter((k) => typeof results[0][k] === "number").map((k) => {
+      const s = stat(results.map((r) => r[k]));
+      const f = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3));
+      return `${k} ${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+    });
+    console.log(`median ${runtime.padEnd(4)}: ${cells.join(", ")}`);
   }
   process.exit(0);
 }
