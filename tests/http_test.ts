@@ -42,6 +42,8 @@ interface Reply {
   body?: string;
   /** Answer only after this many ms. */
   delayMs?: number;
+  /** Answer only once this settles (and `delayMs` has passed). */
+  after?: Promise<unknown>;
 }
 
 interface FakeTsd {
@@ -52,6 +54,12 @@ interface FakeTsd {
   stored: JsonPoint[];
   /** Requests the client gave up on: their connection closed before the answer. */
   abandoned: number;
+  /** Most requests the server held unanswered at once. */
+  maxOpen: number;
+  /** Requests that arrived while another one unanswered carried a point of the same cell. */
+  cellOverlaps: number;
+  /** Resolves when the server has received its `n`-th request (from 1). */
+  received(n: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,7 +75,9 @@ async function startFakeTsd(
 ): Promise<FakeTsd> {
   const requests: SeenRequest[] = [];
   const stored: JsonPoint[] = [];
-  const counts = { abandoned: 0 };
+  const counts = { abandoned: 0, maxOpen: 0, cellOverlaps: 0 };
+  const open = new Set<Set<string>>();
+  const arrivals: { n: number; resolve: () => void }[] = [];
   let n = 0;
   const sockets = new Set<import("node:net").Socket>();
   const server = http.createServer((request, response) => {
@@ -87,9 +97,20 @@ async function startFakeTsd(
         ? gunzipSync(raw).toString("utf8")
         : raw.toString("utf8");
       const points = JSON.parse(text) as JsonPoint[];
+      const cells = new Set(points.map((p) => `${p.metric} ${p.timestamp} ${JSON.stringify(p.tags)}`));
+      if ([...open].some((other) => [...cells].some((c) => other.has(c)))) counts.cellOverlaps++;
+      open.add(cells);
+      counts.maxOpen = Math.max(counts.maxOpen, open.size);
       const answer = reply(points, n++, request);
+      for (const a of arrivals.filter((a) => a.n <= n)) {
+        arrivals.splice(arrivals.indexOf(a), 1);
+        a.resolve();
+      }
+      response.on("close", () => open.delete(cells));
       const send = () => {
-        if (response.destroyed || request.destroyed) return;
+        open.delete(cells);
+        // Not request.destroyed: a request read to its end is destroyed (autoDestroy) while its answer may still go.
+        if (response.destroyed || response.socket?.destroyed !== false) return;
         requests.push({ url: request.url ?? "", headers: request.headers, size: raw.length, points });
         if (answer.status >= 200 && answer.status < 300) stored.push(...points);
         else if (answer.status === 400 && answer.body?.includes('"errors"')) {
@@ -103,8 +124,9 @@ async function startFakeTsd(
         response.writeHead(answer.status, { "content-type": "application/json" });
         response.end(answer.body ?? "");
       };
-      if (answer.delayMs) setTimeout(send, answer.delayMs);
-      else send();
+      const later = () => answer.delayMs ? setTimeout(send, answer.delayMs) : send();
+      if (answer.after) answer.after.then(later, later);
+      else later();
     });
   });
   server.on("connection", (s) => {
@@ -118,6 +140,16 @@ async function startFakeTsd(
     stored,
     get abandoned() {
       return counts.abandoned;
+    },
+    get maxOpen() {
+      return counts.maxOpen;
+    },
+    get cellOverlaps() {
+      return counts.cellOverlaps;
+    },
+    received(k: number) {
+      if (n >= k) return Promise.resolve();
+      return new Promise((resolve) => arrivals.push({ n: k, resolve }));
     },
     close() {
       for (const s of sockets) s.destroy();
@@ -138,6 +170,11 @@ function client(port: number, options: HttpTransportOptions = {}, more: Record<s
   });
 }
 
+/** The points in the order of their `i` tag: requests out side by side may be answered in any order. */
+function inOrder(points: JsonPoint[]): JsonPoint[] {
+  return [...points].sort((a, b) => Number(a.tags.i) - Number(b.tags.i));
+}
+
 function balanced(s: ClientStats) {
   assert.equal(s.accepted, s.sent + s.queued + s.dropped.total, JSON.stringify(s));
 }
@@ -151,7 +188,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
         const n = 3000;
         for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
         const stats = await c.close({ timeoutMs: 10_000 });
-        assert.deepEqual(tsd.stored, Array.from({ length: n }, (_, i) => point(i)));
+        assert.deepEqual(inOrder(tsd.stored), Array.from({ length: n }, (_, i) => point(i)));
         assert.equal(stats.sent, n);
         assert.equal(stats.dropped.total, 0);
         balanced(stats);
@@ -178,7 +215,8 @@ describe("httpTransport against a fake OpenTSDB", () => {
   it("a server limit below maxBodyBytes: the transport shrinks its bodies, nothing is lost", async () => {
     const tsd = await startFakeTsd(undefined, 8192);
     try {
-      const c = client(tsd.port, { gzip: false, maxBodyBytes: 32768 });
+      // One request at a time: the halvings are two refused requests, in order (in flight: below).
+      const c = client(tsd.port, { gzip: false, maxBodyBytes: 32768, maxInFlight: 1 });
       const errors: ConnectError[] = [];
       c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
       const n = 2000;
@@ -208,7 +246,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
         : { status: 204 }
     );
     try {
-      const c = client(tsd.port, { gzip: false });
+      const c = client(tsd.port, { gzip: false, maxInFlight: 1 });
       const n = 500;
       for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
       const stats = await c.close({ timeoutMs: 10_000 });
@@ -238,8 +276,9 @@ describe("httpTransport against a fake OpenTSDB", () => {
       assert.equal(stats.dropped.rejected, 1);
       assert.equal(stats.sent, n - 1);
       // Stored once each: nothing was resent as if the body had been too large.
-      assert.deepEqual(tsd.stored, Array.from({ length: n - 1 }, (_, i) => point(i + 1)));
-      const sizes = tsd.requests.map((r) => r.size).slice(0, -1);
+      assert.deepEqual(inOrder(tsd.stored), Array.from({ length: n - 1 }, (_, i) => point(i + 1)));
+      // All but the smallest (the rest at the end), in whatever order they were answered.
+      const sizes = tsd.requests.map((r) => r.size).sort((a, b) => b - a).slice(0, -1);
       assert.ok(sizes.every((size) => size > 4096), `the body limit stayed: ${sizes.join(",")}`);
     } finally {
       await tsd.close();
@@ -254,7 +293,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
         : { status: 204 }
     );
     try {
-      const c = client(tsd.port, { gzip: false });
+      const c = client(tsd.port, { gzip: false, maxInFlight: 1 });
       const errors: ConnectError[] = [];
       c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
       const n = 5000;
@@ -275,7 +314,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
   it("a server whose limit is below one point: the others pass, that point is refused", async () => {
     const tsd = await startFakeTsd(undefined, 400);
     try {
-      const c = client(tsd.port, { gzip: false });
+      const c = client(tsd.port, { gzip: false, maxInFlight: 1 });
       const drops: DropDetail[] = [];
       c.addEventListener("drop", (e) => drops.push((e as CustomEvent<DropDetail>).detail));
       for (let i = 0; i < 30; i++) c.send("http.points", i, { i }, TS + i);
@@ -411,7 +450,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
       n,
     ) => (n < 3 ? { status: 503, body: "overloaded" } : { status: 204 }));
     try {
-      const c = client(tsd.port, { gzip: false });
+      const c = client(tsd.port, { gzip: false, maxInFlight: 1 });
       const errors: ConnectError[] = [];
       c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
       const n = 500;
@@ -550,6 +589,160 @@ describe("httpTransport against a fake OpenTSDB", () => {
     assert.throws(() => httpTransport({ bearerToken: "two words" }), OptionsError);
     assert.throws(() => httpTransport({ scheme: "ftp" as "http" }), OptionsError);
     assert.throws(() => new Client("h", { transport: httpTransport() }), OptionsError, "no hostname");
+  });
+});
+
+describe("httpTransport with requests in flight", () => {
+  const cellOf = (p: JsonPoint) => `${p.metric} ${p.timestamp} ${p.tags.i}`;
+  const byCell = (a: JsonPoint, b: JsonPoint) => cellOf(a) < cellOf(b) ? -1 : cellOf(a) > cellOf(b) ? 1 : 0;
+  /** Settles when `promise` does, or after 5 s: a test whose mechanism fails then fails its assertions. */
+  const orFallback = (promise: Promise<void>) =>
+    Promise.race([promise, new Promise<void>((r) => setTimeout(r, 5000).unref?.())]);
+
+  it("requests go out side by side, never more than maxInFlight; every point is stored once", async () => {
+    // The first answer waits until three requests are out: that proves three go out at once.
+    const tsd: FakeTsd = await startFakeTsd((_p, n) =>
+      n === 0 ? { status: 204, after: orFallback(tsd.received(3)) } : { status: 204, delayMs: (n % 3) * 5 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false, maxInFlight: 3 });
+      const n = 3000;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(tsd.maxOpen, 3);
+      assert.deepEqual(
+        [...tsd.stored].sort(byCell),
+        Array.from({ length: n }, (_, i) => point(i)).sort(byCell),
+      );
+      assert.equal(stats.sent, n);
+      assert.equal(stats.dropped.total, 0);
+      balanced(stats);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("a cell is never in two requests at once, so the value sent last is stored last", async () => {
+    // 50 cells, so that every body shares cells with the one before. The first answer waits
+    // for a second request (1 s at most): one that went out beside it would be answered first.
+    const tsd: FakeTsd = await startFakeTsd((_p, n) =>
+      n === 0
+        ? { status: 204, after: Promise.race([tsd.received(2), new Promise((r) => setTimeout(r, 1000))]) }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false, maxInFlight: 4 }, { dedup: false });
+      const cells = 50;
+      const rounds = 20;
+      for (let r = 0; r < rounds; r++) {
+        for (let i = 0; i < cells; i++) c.send("http.points", r, { i }, TS + i);
+      }
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(stats.sent, cells * rounds);
+      assert.equal(tsd.cellOverlaps, 0);
+      const values = new Map<string, number[]>();
+      for (const p of tsd.stored) values.set(p.tags.i, [...(values.get(p.tags.i) ?? []), Number(p.value)]);
+      assert.equal(values.size, cells);
+      for (const [cell, v] of values) {
+        assert.deepEqual(
+          v,
+          Array.from({ length: rounds }, (_, r) => r),
+          `cell ${cell}`,
+        );
+      }
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("bodies refused as too large while others are out: the limit halves once per refusal of its own size", async () => {
+    const tsd = await startFakeTsd(undefined, 8192);
+    try {
+      const c = client(tsd.port, { gzip: false, maxBodyBytes: 32768, maxInFlight: 4 });
+      const errors: ConnectError[] = [];
+      c.addEventListener("error", (e) => errors.push((e as CustomEvent<ConnectError>).detail));
+      const n = 4000;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.deepEqual(
+        [...tsd.stored].sort(byCell),
+        Array.from({ length: n }, (_, i) => point(i)).sort(byCell),
+      );
+      assert.equal(stats.sent, n);
+      assert.equal(stats.dropped.total, 0);
+      // 32768 → 16384 → 8192: at most four requests out are refused at each size.
+      assert.ok(errors.length >= 2 && errors.length <= 8, `${errors.length} refusals`);
+      for (const e of errors) assert.match(e.message, /Chunked request not supported/);
+      assert.ok(tsd.requests.every((r) => r.size <= 8192));
+      // Halved to the server's limit, not below it: every body but the last fills most of it.
+      const sizes = tsd.requests.map((r) => r.size).sort((a, b) => b - a);
+      assert.ok(sizes.slice(0, -1).every((size) => size > 4096), `bodies: ${sizes.join(",")}`);
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("503 to every request out: each failure is reported, the same bodies go again, nothing is lost", async () => {
+    // Four bodies out at once (the first answer waits for the fourth), all refused with 503.
+    const tsd: FakeTsd = await startFakeTsd((_p, n) =>
+      n === 0
+        ? { status: 503, body: "overloaded", after: orFallback(tsd.received(4)) }
+        : n < 4
+        ? { status: 503, body: "overloaded" }
+        : { status: 204 }
+    );
+    try {
+      const c = client(tsd.port, { gzip: false, maxInFlight: 4 });
+      const n = 2000;
+      for (let i = 0; i < n; i++) c.send("http.points", i, { i }, TS + i);
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(stats.connectFailures, 4);
+      assert.equal(stats.sent, n);
+      assert.equal(stats.dropped.total, 0);
+      assert.deepEqual(
+        [...tsd.stored].sort(byCell),
+        Array.from({ length: n }, (_, i) => point(i)).sort(byCell),
+      );
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("after a failed request no new one goes out until a request passes", async () => {
+    const tsd = await startFakeTsd((_p, n) =>
+      n === 0 ? { status: 503, body: "overloaded" } : { status: 204 }
+    );
+    try {
+      // One body first; the points sent when its failure is reported find free slots, but must
+      // wait: a server that failed one request would most likely fail them all.
+      const c = client(tsd.port, { gzip: false, maxInFlight: 4, retry: { initialMs: 100, maxMs: 100 } });
+      const n = 2000;
+      const failed = new Promise<void>((resolve) =>
+        c.addEventListener("error", () => {
+          for (let i = 50; i < n; i++) c.send("http.points", i, { i }, TS + i);
+          resolve();
+        }, { once: true })
+      );
+      for (let i = 0; i < 50; i++) c.send("http.points", i, { i }, TS + i);
+      await settles(failed, "the 503 is reported");
+      const stats = await c.close({ timeoutMs: 20_000 });
+      assert.equal(stats.connectFailures, 1);
+      const first = tsd.requests[0].points.map(cellOf);
+      assert.deepEqual(first, Array.from({ length: 50 }, (_, i) => cellOf(point(i))));
+      assert.deepEqual(tsd.requests[1].points.map(cellOf), first, "the failed body went again first");
+      assert.deepEqual(
+        [...tsd.stored].sort(byCell),
+        Array.from({ length: n }, (_, i) => point(i)).sort(byCell),
+      );
+    } finally {
+      await tsd.close();
+    }
+  });
+
+  it("maxInFlight outside 1–64 is an OptionsError", () => {
+    for (const bad of [0, 65, 1.5, Number.NaN]) {
+      assert.throws(() => httpTransport({ maxInFlight: bad }), OptionsError);
+    }
   });
 });
 

@@ -18,7 +18,13 @@
  * - A body refused for its size (a 413, or the 400 that OpenTSDB or
  *   VictoriaMetrics answers for it) is sent again in halves; the limit
  *   doubles back toward `maxBodyBytes` after a run of successful requests.
- * - Requests go one at a time, so points arrive in the order sent.
+ * - Up to `maxInFlight` requests (4) are out at once, and their answers are
+ *   applied in the order the requests went out. A point waits while another
+ *   point of its cell (metric, timestamp and tags) is in a request out, so the
+ *   value sent last for a cell is the one the server stores last; points of
+ *   different cells may arrive in any order. `maxInFlight: 1` sends one
+ *   request at a time, in order. After a failed request no new one goes out
+ *   until a request passes; the requests out retry after one shared delay.
  * - The transport knows no hostname: pass `hostTag` as a string, or `false`.
  *   It opens no connection up front, so `Client.connect`'s start-up check
  *   proves nothing here.
@@ -61,6 +67,13 @@ export interface HttpTransportOptions {
    * 8192, OpenTSDB's default limit; at least 2048.
    */
   maxBodyBytes?: number;
+  /**
+   * Requests out at once, at most (1 to 64). Default 4. Points of one cell
+   * (metric, timestamp and tags) never travel in two requests at once, so the
+   * value sent last is the one stored last; points of different cells may
+   * arrive in any order. 1 sends one request at a time, in order.
+   */
+  maxInFlight?: number;
   /** Compress bodies with gzip (`CompressionStream`). Default true. */
   gzip?: boolean;
   /** HTTP Basic credentials. */
@@ -96,6 +109,8 @@ export interface HttpTransportOptions {
 }
 
 const DEFAULT_MAX_BODY = 8192;
+const DEFAULT_MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 64;
 const MIN_MAX_BODY = 2048;
 /** Successful requests after which a lowered body limit doubles again (up to `maxBodyBytes`). */
 const GROW_AFTER = 50;
@@ -125,24 +140,67 @@ interface Point {
   json: string;
   /** UTF-8 length of `json`. */
   bytes: number;
+  /**
+   * Its cell (metric, timestamp and tags, whatever their order) as a 30-bit
+   * hash: two points of one cell always share it; two cells share it rarely,
+   * and then only wait for each other.
+   */
+  cell: number;
   batch: BatchRecord;
 }
 
-/** Turns an encoder-made `put` line into an `/api/put` JSON object. */
-function toJson(line: string): string {
-  const words = line.split(" ");
-  const value = words[3];
-  let tags = "";
-  for (let i = 4; i < words.length; i++) {
-    const eq = words[i].indexOf("=");
-    if (eq <= 0) continue;
-    tags += `${tags ? "," : ""}${JSON.stringify(words[i].slice(0, eq))}:${
-      JSON.stringify(words[i].slice(eq + 1))
-    }`;
+/** What JSON must escape in a string; never in an encoder-made line (its names and values exclude them). */
+// deno-lint-ignore no-control-regex -- control characters are what JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+function quoteAsIs(s: string): string {
+  return `"${s}"`;
+}
+
+/** FNV-1a over `s[from, to)`. */
+function hash(s: string, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/**
+ * Turns an encoder-made `put` line (`put <metric> <timestamp> <value> <k=v>…`)
+ * into a point: its `/api/put` JSON object and its cell. Runs for every point
+ * sent, so it walks the line once with `indexOf` instead of splitting it.
+ */
+function toPoint(line: string, ascii: boolean, batch: BatchRecord): Point {
+  const q = NEEDS_ESCAPE.test(line) ? JSON.stringify : quoteAsIs;
+  const m = line.indexOf(" ", 4);
+  const t = line.indexOf(" ", m + 1);
+  let v = line.indexOf(" ", t + 1);
+  if (v === -1) v = line.length;
+  const value = line.slice(t + 1, v);
+  let json = `{"metric":${q(line.slice(4, m))},"timestamp":${Number(line.slice(m + 1, t))},"value":${
+    JSON_NUMBER.test(value) ? value : q(value)
+  },"tags":{`;
+  // The tags' hashes are summed, so that their order does not change the cell.
+  let tags = 0;
+  let first = true;
+  for (let start = v + 1; start < line.length;) {
+    let end = line.indexOf(" ", start);
+    if (end === -1) end = line.length;
+    const eq = line.indexOf("=", start);
+    if (eq > start && eq < end) {
+      json += `${first ? "" : ","}${q(line.slice(start, eq))}:${q(line.slice(eq + 1, end))}`;
+      first = false;
+      tags = (tags + hash(line, start, end)) | 0;
+    }
+    start = end + 1;
   }
-  return `{"metric":${JSON.stringify(words[1])},"timestamp":${Number(words[2])},"value":${
-    JSON_NUMBER.test(value) ? value : JSON.stringify(value)
-  },"tags":{${tags}}}`;
+  json += "}}";
+  return {
+    line,
+    json,
+    bytes: ascii ? json.length : utf8Length(json),
+    cell: (hash(line, 4, t) ^ Math.imul(tags, 0x9e3779b1)) & 0x3fffffff,
+    batch,
+  };
 }
 
 /** Identifies a point by metric, timestamp and tags, as the server echoes it back. */
@@ -162,11 +220,31 @@ function lineKey(line: string): string {
   return pointKey(words[1], words[2], tags);
 }
 
-async function gzip(data: Uint8Array): Promise<Uint8Array> {
+/** The part of `node:zlib` used here. */
+interface NodeZlib {
+  gzip(data: Uint8Array, callback: (error: Error | null, result: Uint8Array) => void): void;
+}
+
+/**
+ * `node:zlib` where the runtime has it (Node, Deno and Bun, through
+ * `process.getBuiltinModule`, so that nothing imports it where it is
+ * missing): it compresses off the main thread, at a quarter of the cost of
+ * a `CompressionStream` per body (whose stream machinery costs more than
+ * the compression of a body of a few dozen KB).
+ */
+const nodeZlib = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+  ?.getBuiltinModule?.("node:zlib") as NodeZlib | undefined;
+
+function gzip(data: Uint8Array): Promise<Uint8Array> {
+  if (nodeZlib !== undefined) {
+    return new Promise((resolve, reject) =>
+      nodeZlib.gzip(data, (error, result) => error ? reject(error) : resolve(result))
+    );
+  }
   const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
     new CompressionStream("gzip"),
   );
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  return new Response(stream).arrayBuffer().then((buffer) => new Uint8Array(buffer));
 }
 
 /**
@@ -199,6 +277,7 @@ interface Settings {
   headers: Record<string, string>;
   gzip: boolean;
   maxBodyBytes: number;
+  maxInFlight: number;
   requestTimeoutMs: number;
   retry: BackoffOptions | undefined;
   fetch: (input: string, init: RequestInit) => Promise<Response>;
@@ -209,17 +288,45 @@ type Outcome =
   | { kind: "stored"; rejections: Map<number, Rejection> }
   | { kind: "tooLarge"; reason: string };
 
+/** One request: its points, the body limit it was cut to, and its outcome once answered. */
+interface Request {
+  points: Point[];
+  limit: number;
+  /** Bytes of its body on the wire. */
+  size: number;
+  outcome?: Outcome;
+}
+
+/**
+ * The connection as a loop: cut a body from the front points while fewer
+ * than `maxInFlight` requests are out, and apply the answers in the order the
+ * requests went out, so that batches settle in order. A point whose cell
+ * (metric, timestamp, tags) is in a request still out waits for its answer:
+ * the server keeps the value that arrives last, and that must be the one sent
+ * last. Points of different cells may arrive in any order.
+ */
 class HttpConnection implements Connection {
   readonly closed: Promise<Error | undefined>;
   #s: Settings;
   #onError: (error: Error) => void;
+  /** Points in no request yet, oldest first. */
   #points: Point[] = [];
+  /** Requests out, or answered but not yet applied, in the order they went out. */
+  #requests: Request[] = [];
+  /** Cells of the points in `#requests`, with how many points of each. */
+  #busy = new Map<number, number>();
   #batches: BatchRecord[] = [];
   #pendingBytes = 0;
   #running = false;
+  /** Resumes the loop when it waits for an answer or for points. */
+  #wake: (() => void) | undefined;
   #ending = false;
   #done = false;
   #refd = true;
+  /** A request failed and none has passed since: no new ones go out, those out retry together. */
+  #failing = false;
+  /** The backoff sleep that failed requests wait out together. */
+  #pause: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #abort = new AbortController();
   #backoff: Backoff;
@@ -246,19 +353,20 @@ class HttpConnection implements Connection {
       return false;
     }
     const data = utf8Decoder.decode(bytes);
+    const ascii = data.length === bytes.length;
     const batch: BatchRecord = { left: 0, rejections: [], done, bytes: bytes.length };
     let start = 0;
     for (let nl = data.indexOf("\n"); nl !== -1; nl = data.indexOf("\n", start)) {
       const line = data.slice(start, nl);
       start = nl + 1;
       if (line === "") continue;
-      const json = toJson(line);
-      this.#points.push({ line, json, bytes: utf8Length(json), batch });
+      this.#points.push(toPoint(line, ascii, batch));
       batch.left++;
     }
     this.#batches.push(batch);
     this.#pendingBytes += bytes.length;
     if (!this.#running) this.#run();
+    else this.#resume();
     return this.#pendingBytes < HIGH_WATER_MARK;
   }
 
@@ -287,51 +395,101 @@ class HttpConnection implements Connection {
     if (this.#timer !== undefined) unrefTimer(this.#timer);
   }
 
+  #resume(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   async #run(): Promise<void> {
     this.#running = true;
     try {
-      // Batches that arrive meanwhile join the same loop, so bodies span batches.
-      while (this.#points.length > 0 && !this.#done) {
-        const { count, body } = await this.#nextBody();
-        if (this.#done) return;
-        if (body === undefined) {
-          // One point larger than the limit even on its own: no server would take it.
-          this.#answer(
-            1,
-            new Map([[0, {
-              line: this.#points[0].line,
-              reason: `larger than the body limit (${this.#limit} bytes) on its own`,
-            }]]),
-          );
+      while (!this.#done) {
+        while (this.#requests.length > 0 && this.#requests[0].outcome !== undefined) {
+          this.#apply(this.#requests.shift()!);
+        }
+        if (this.#mayStart()) {
+          // Batches that arrive meanwhile join the same loop, so bodies span batches.
+          await this.#start();
           continue;
         }
-        const outcome = await this.#post(body, count);
-        if (outcome === undefined) return; // destroyed
-        if (outcome.kind === "tooLarge") {
-          if (count === 1) {
-            this.#answer(1, new Map([[0, { line: this.#points[0].line, reason: outcome.reason }]]));
-          } else {
-            // The server's limit is lower than ours: halve the bodies until they pass.
-            this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, body.length) / 2));
-          }
-          this.#fits = 0;
-          continue;
-        }
-        if (this.#limit < this.#s.maxBodyBytes && ++this.#fits >= GROW_AFTER) {
-          // The refusal may have been passing (a proxy, a server restarted with other
-          // settings): try larger bodies again. A limit still lower costs one refused
-          // request per GROW_AFTER, each reported.
-          this.#limit = Math.min(this.#s.maxBodyBytes, this.#limit * 2);
-          this.#fits = 0;
-        }
-        this.#answer(count, outcome.rejections);
+        if (this.#requests.length === 0) break;
+        await new Promise<void>((resolve) => this.#wake = resolve);
       }
     } catch (e) {
       this.#finish(e instanceof Error ? e : new Error(String(e)));
     } finally {
       this.#running = false;
+      this.#wake = undefined;
     }
     if (this.#ending && !this.#done) this.#finish();
+  }
+
+  #mayStart(): boolean {
+    const points = this.#points;
+    if (points.length === 0 || this.#requests.length >= this.#s.maxInFlight) return false;
+    if (this.#failing && this.#requests.length > 0) return false;
+    return this.#busy.size === 0 || !this.#busy.has(points[0].cell);
+  }
+
+  /** Sends a body of the front points (or refuses the first, too large for any body). */
+  async #start(): Promise<void> {
+    const limit = this.#limit;
+    const { count, body } = await this.#nextBody();
+    if (this.#done) return;
+    const points = this.#points.splice(0, count);
+    const request: Request = { points, limit, size: body?.length ?? 0 };
+    for (const p of points) this.#busy.set(p.cell, (this.#busy.get(p.cell) ?? 0) + 1);
+    this.#requests.push(request);
+    if (body === undefined) {
+      // One point larger than the limit even on its own: no server would take it.
+      const reason = `larger than the body limit (${limit} bytes) on its own`;
+      request.outcome = { kind: "stored", rejections: new Map([[0, { line: points[0].line, reason }]]) };
+      return;
+    }
+    this.#post(body, points).then((outcome) => {
+      if (outcome === undefined) return; // destroyed
+      request.outcome = outcome;
+      this.#resume();
+    }, (e) => this.#finish(e instanceof Error ? e : new Error(String(e))));
+  }
+
+  /** How many front points a body may take: up to the first whose cell is in a request out. */
+  #free(count: number): boolean {
+    const points = this.#points;
+    return count < points.length && (this.#busy.size === 0 || !this.#busy.has(points[count].cell));
+  }
+
+  /** Applies a request's answer: settles its points, or queues them again in halves. */
+  #apply(request: Request): void {
+    const { points, outcome } = request;
+    for (const p of points) {
+      const n = this.#busy.get(p.cell)!;
+      if (n === 1) this.#busy.delete(p.cell);
+      else this.#busy.set(p.cell, n - 1);
+    }
+    if (outcome!.kind === "tooLarge") {
+      this.#fits = 0;
+      if (points.length === 1) {
+        this.#settle(points, new Map([[0, { line: points[0].line, reason: outcome!.reason }]]));
+        return;
+      }
+      // The server's limit is lower than ours: halve the bodies until they pass. Requests
+      // cut to the same limit that were out at once lower it once.
+      if (request.limit <= this.#limit) {
+        this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, request.size) / 2));
+      }
+      this.#points.unshift(...points);
+      return;
+    }
+    if (this.#limit < this.#s.maxBodyBytes && ++this.#fits >= GROW_AFTER) {
+      // The refusal may have been passing (a proxy, a server restarted with other
+      // settings): try larger bodies again. A limit still lower costs one refused
+      // request per GROW_AFTER, each reported.
+      this.#limit = Math.min(this.#s.maxBodyBytes, this.#limit * 2);
+      this.#fits = 0;
+    }
+    this.#settle(points, outcome!.rejections);
   }
 
   /** Builds the next body from the front points: as many as fit the limit. */
@@ -342,7 +500,7 @@ class HttpConnection implements Connection {
       let size = 2 + points[0].bytes;
       if (size > limit) return { count: 1, body: undefined };
       let count = 1;
-      while (count < points.length && size + 1 + points[count].bytes <= limit) {
+      while (this.#free(count) && size + 1 + points[count].bytes <= limit) {
         size += 1 + points[count++].bytes;
       }
       return { count, body: encoder.encode(this.#array(count)) };
@@ -350,12 +508,10 @@ class HttpConnection implements Connection {
     // Take what should compress to just under the limit; then correct the
     // guess from the size gzip gave: shrink until it fits, grow (a few
     // times at most) while it leaves much of the limit unused.
-    let count = 0;
-    let raw = 2;
+    let count = 1;
+    let raw = 2 + points[0].bytes;
     const target = limit * this.#ratio * 0.9;
-    while (count < points.length && (count === 0 || raw + 1 + points[count].bytes <= target)) {
-      raw += (count > 0 ? 1 : 0) + points[count++].bytes;
-    }
+    while (this.#free(count) && raw + 1 + points[count].bytes <= target) raw += 1 + points[count++].bytes;
     let best: { count: number; body: Uint8Array } | undefined;
     for (let tries = 0;; tries++) {
       const plain = encoder.encode(this.#array(count));
@@ -364,8 +520,12 @@ class HttpConnection implements Connection {
       this.#ratio = Math.max(1, plain.length / body.length);
       if (body.length <= limit) {
         best = { count, body };
-        if (count === points.length || body.length > limit * 0.8 || tries >= 3) return best;
-        count = Math.min(points.length, Math.max(count + 1, Math.floor((count * limit * 0.9) / body.length)));
+        if (body.length > limit * 0.8 || tries >= 3) return best;
+        const wanted = Math.max(count + 1, Math.floor((count * limit * 0.9) / body.length));
+        let more = count;
+        while (more < wanted && this.#free(more)) more++;
+        if (more === count) return best;
+        count = more;
         continue;
       }
       if (best !== undefined) return best;
@@ -382,7 +542,7 @@ class HttpConnection implements Connection {
   }
 
   /** POSTs one body until the server answers for it; undefined once destroyed. */
-  async #post(body: Uint8Array, count: number): Promise<Outcome | undefined> {
+  async #post(body: Uint8Array, points: readonly Point[]): Promise<Outcome | undefined> {
     const s = this.#s;
     for (;;) {
       if (this.#done) return undefined;
@@ -408,9 +568,10 @@ class HttpConnection implements Connection {
       } finally {
         clearTimeout(timer);
       }
+      if (this.#done) return undefined;
       if (status >= 200 && status < 300) {
-        this.#backoff.reset();
-        return { kind: "stored", rejections: this.#rejections(text, count, false) ?? new Map() };
+        this.#passed();
+        return { kind: "stored", rejections: this.#rejections(text, points, false) ?? new Map() };
       }
       if (tooLarge(status, text)) {
         // maxBodyBytes is above the server's limit: say so, then send smaller bodies.
@@ -419,9 +580,9 @@ class HttpConnection implements Connection {
         return { kind: "tooLarge", reason: error.message };
       }
       if (status === 400) {
-        const rejections = this.#rejections(text, count, true);
+        const rejections = this.#rejections(text, points, true);
         if (rejections !== undefined) {
-          this.#backoff.reset();
+          this.#passed();
           return { kind: "stored", rejections };
         }
         // Not OpenTSDB's answer about these points (a proxy, a wrong path): keep them and retry.
@@ -430,13 +591,28 @@ class HttpConnection implements Connection {
     }
   }
 
+  #passed(): void {
+    this.#backoff.reset();
+    this.#failing = false;
+  }
+
+  /**
+   * Reports a failed request and waits before it is sent again. Requests out
+   * at once that fail wait out one backoff delay together, so the delay grows
+   * once per round of failures, not once per request.
+   */
   async #failed(error: Error): Promise<void> {
+    // Before the report: points sent from an error listener wait too.
+    this.#failing = true;
     this.#onError(error);
-    await sleep(this.#backoff.next(), this.#abort.signal, (timer) => {
+    this.#pause ??= sleep(this.#backoff.next(), this.#abort.signal, (timer) => {
       this.#timer = timer;
       if (!this.#refd) unrefTimer(timer);
+    }).then(() => {
+      this.#timer = undefined;
+      this.#pause = undefined;
     });
-    this.#timer = undefined;
+    await this.#pause;
   }
 
   /**
@@ -447,15 +623,15 @@ class HttpConnection implements Connection {
    * server's copy of the point as its line). Undefined when a refusal is not
    * an OpenTSDB answer at all.
    */
-  #rejections(text: string, count: number, refused: boolean): Map<number, Rejection> | undefined {
+  #rejections(text: string, points: readonly Point[], refused: boolean): Map<number, Rejection> | undefined {
     const result = new Map<number, Rejection>();
+    const count = points.length;
     let answer: unknown;
     try {
       answer = text ? JSON.parse(text) : undefined;
     } catch {
       answer = undefined;
     }
-    const points = this.#points;
     const errors = (answer as { errors?: unknown })?.errors;
     if (!Array.isArray(errors)) {
       if (!refused) return result;
@@ -486,11 +662,10 @@ class HttpConnection implements Connection {
     return result;
   }
 
-  /** The server answered for the first `count` points: settle the batches they finish. */
-  #answer(count: number, rejections: ReadonlyMap<number, Rejection>): void {
-    const answered = this.#points.splice(0, count);
-    for (let i = 0; i < answered.length; i++) {
-      const batch = answered[i].batch;
+  /** The server answered for `points`: settle the batches they finish, oldest first. */
+  #settle(points: readonly Point[], rejections: ReadonlyMap<number, Rejection>): void {
+    for (let i = 0; i < points.length; i++) {
+      const batch = points[i].batch;
       const rejection = rejections.get(i);
       if (rejection !== undefined) batch.rejections.push(rejection);
       batch.left--;
@@ -513,10 +688,13 @@ class HttpConnection implements Connection {
     const batches = this.#batches;
     this.#batches = [];
     this.#points = [];
+    this.#requests = [];
+    this.#busy.clear();
     this.#pendingBytes = 0;
     for (const b of batches) queueMicrotask(() => b.done(lost));
     this.#waiters.rejectAll(lost);
     this.#resolveClosed(error);
+    this.#resume();
   }
 }
 
@@ -557,6 +735,10 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < MIN_MAX_BODY) {
     throw new OptionsError(`maxBodyBytes must be an integer >= ${MIN_MAX_BODY}, got ${maxBodyBytes}`);
+  }
+  const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_IN_FLIGHT) {
+    throw new OptionsError(`maxInFlight must be an integer from 1 to ${MAX_IN_FLIGHT}, got ${maxInFlight}`);
   }
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 1 || requestTimeoutMs > MAX_TIMER_MS) {
@@ -614,6 +796,7 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
         headers,
         gzip: gzipOn,
         maxBodyBytes,
+        maxInFlight,
         requestTimeoutMs,
         retry: options.retry,
         fetch: fetcher,
