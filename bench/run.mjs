@@ -490,13 +490,34 @@ ${spoolSection()}
 
 ## Where the time goes, and what was tried
 
-One \`send()\` to a transport that discards its writes costs ~175 ns on Deno and Bun and ~210–250 ns on
-Node 20 (1,000,000 calls, best of 8 rounds). Of Deno's, reading the clock (\`Date.now()\`) is ~50 ns and
-turning the fractional value into text ~40 ns; with a timestamp given and an integer value it is ~90 ns.
-Node 20's older V8 takes ~45 ns for the clock and ~75 ns for a float's text. Writing costs about what the
-raw figure costs per line (~120 ns, mostly the kernel's loopback work), so "client ÷ raw" is about
-120 ÷ (120 + the \`send()\` cost): ~45 % on Deno and Bun, ~35 % on Node 20. Reaching 50 % needs
-\`send()\` at ~120 ns.
+\`bench/send_bench.ts\` times \`send()\` alone, into a transport that confirms and discards every write at once
+(1,000,000 calls timed per 1,000, the median, best of 6 rounds; \`deno run -A bench/send_bench.ts\`,
+\`bun bench/send_bench.ts\`, \`node build/bench/send_bench.js\`). The benchmark's point (\`i * 0.5\`, three tags,
+the default timestamp) costs 135–136 ns on Deno, 116–123 on Bun and 138–145 on Node 20; it cost 154–163,
+146–160 and 180–196 before the change below (measured interleaved with it, on the same busy machine). Of that:
+
+- **The clock**, \`Date.now()\`: 35 ns on Bun, 48 on Node 20, 55 on Deno, a third of the call. A V8 profile
+  on Deno (\`--prof\`) puts 18 % of the loop's ticks in the kernel's vDSO (\`kvm-clock\` on this VM) and most
+  of the runtime's own C++ ticks behind it. \`performance.now()\` is no cheaper (39, 51, 94 ns), and any clock
+  read less often than once per call is stale in a synchronous loop, so it stays. Each metric's line start
+  (\`put <metric> <seconds> \`) is already rebuilt only when the second changes.
+- **The tags**: ~10–13 ns per tag (\`for…in\`, the trie step, a \`Map\` lookup when the value differs
+  from the last one at that step); ~30–40 ns for three.
+- **Copying the line into the queue**: the cached start and end are two \`Uint8Array.set\` calls, 18–24 ns
+  together (a byte loop or 4-byte \`DataView\` copies are slower on V8; only Bun is faster with the latter).
+- **The value's text** was 45 ns on Deno and Bun and 63 ns on Node 20 (\`JSON.stringify\`) plus its copy into
+  the queue, and is now ~10 ns for a short decimal: see below.
+
+With the timestamp passed the same point costs 100–104 ns on Deno, 87–94 on Bun and 108–115 on Node 20.
+Writing costs about what the raw figure costs per line (~110–125 ns, mostly the kernel's loopback work), so
+"client ÷ raw" is about raw ÷ (raw + the \`send()\` cost as the end-to-end loops see it). Measured with
+\`node bench/run.mjs --only ratio --runs 5\`, alternating the code before and after the change twice while
+another benchmark kept one of the two cores busy, the better of sync and chunked, the two medians of 5 runs:
+Deno 34–35 % → 41–42 %, Bun 38–39 % → 44–45 %, Node 20 28–29 % → 37 % (\`send()\` in the chunked loop
+192–200 → 164–168 ns on Deno, 181–186 → 147–149 on Bun, 238 → 178–179 on Node 20).
+On this loaded machine no runtime reaches 50 %; the table above is the full run's, with its load average.
+What is left above the 50 % line is the clock (35–55 ns) and the tag walk and copies (~60 ns), which are the
+line itself.
 
 Kept:
 - Lines queued as UTF-8 in one ring buffer (\`DropOldestQueue\`), written into it from cached byte forms of
@@ -509,6 +530,16 @@ Kept:
 - Floats are formatted with \`JSON.stringify\`, not \`String()\`: the same text, but V8 keeps every
   \`String(number)\` result in its number-to-string cache long enough to promote it, so each float sent
   became old-generation garbage (server-down peak heap growth ~35 → ~16 MiB on Deno and Node).
+- Short decimals written as digits straight into the queue (\`fixedPoint\` in \`src/put.ts\`,
+  \`writeDecimal\` in \`src/queue.ts\`): an integer below 2^49, or a fraction with at most six digits after
+  the point (0.5, 12.375), whose text is JavaScript's own (the proof is in \`fixedPoint\`'s comment;
+  \`tests/put_test.ts\` checks it against \`formatValue\` for arbitrary doubles, short decimals and their
+  neighbours). No string is made; the digits come from int32 arithmetic below 2^31, where a division by 10
+  is a multiplication — in floating point it cost 20 ns on Deno and 45 on Bun against 10–15, which is why
+  the earlier attempt below was slower. A value with more digits (a mean, a ratio) is turned away by one
+  multiplication and goes through \`JSON.stringify\` as before (within 10 ns of its old cost).
+  \`send()\` with the default timestamp: Deno 154–163 → 135–136 ns, Bun 146–160 → 116–123, Node 20
+  180–196 → 138–145; integers 145–150 → 131–137, 140–144 → 120–130, 149–167 → 140–149.
 - A cache of validated metric names and tag sets (a bounded trie, with the last value of each step in
   front of its map), and each metric's line start rebuilt once per second.
 - High-cardinality keys (more than 1,024 values after one prefix) are neither looked up nor cached: hashing a
@@ -519,14 +550,38 @@ Kept:
   garbage). Never seen ÷ seen before: 22 → 4.2 on Deno, 9 → 4 on Bun, 19 → 3.2 on Node 20.
 
 Tried and dropped:
-- Writing integer values' digits straight into the ring: slower (Deno 172 → 200 ns, Bun 172 → 240 ns).
+- Writing integer values' digits straight into the ring, in floating-point arithmetic: slower (Deno 172 →
+  200 ns, Bun 172 → 240 ns). Kept since in int32 arithmetic, above.
+- The short-decimal check as a loop over 1 to 6 digits after the point: a 17-digit value paid ~50 ns more for
+  the six failed tries; one multiplication now turns it away.
+- The last tag step inlined into the \`for…in\` loop, \`Date.now\` called directly rather than through the
+  client's clock field, a byte loop or \`DataView\` words instead of \`Uint8Array.set\` for the cached line
+  parts: no difference, or slower, on V8.
+- A clock kept by another thread in shared memory (a worker updating the current second): cheap to read, but
+  it is a coarse clock all the same — on two busy cores the worker can be descheduled for longer than a
+  second — and the core names no runtime's worker API. Not built.
 - A worker thread owning the socket on Deno (a shared ring; the main thread never waits): 3.1–3.8 M/s in a
   sync loop against 3.8–4.6 through \`node:net\` — on two cores the worker competes with the sink.
 - Reading the clock once per batch of sends or per event-loop turn: a point sent after a long synchronous
   stretch would carry the time from before it.
 - Hand-written float formatting, \`+=\`-built batches, replacing \`for…in\` over the tags (~15 ns for three).
 `;
-writeFileSync(join(root, "BENCHMARKS.md"), markdown);
+// Sections written by hand (a before/after record between the table and the targets, and
+// whole sections after "Where the time goes", such as bench:app's) are kept as they are.
+const previous = readFileSync(join(root, "BENCHMARKS.md"), "utf8");
+const between = (text, from, to) => {
+  const at = text.indexOf(from);
+  const end = at === -1 ? -1 : text.indexOf(to, at + from.length);
+  return end === -1 ? "" : text.slice(at, end);
+};
+const records = between(previous, "\n### ", "\n## Targets");
+const whereAt = previous.indexOf("\n## Where the time goes");
+const nextAt = whereAt === -1 ? -1 : previous.indexOf("\n## ", whereAt + 1);
+const after = nextAt === -1 ? "" : previous.slice(nextAt);
+writeFileSync(
+  join(root, "BENCHMARKS.md"),
+  markdown.replace("\n## Targets", `${records}\n## Targets`).trimEnd() + "\n" + after,
+);
 // Keep the generated files as `deno fmt` wants them, so its check stays clean.
 spawnSync(bin("deno"), ["fmt", "-q", "BENCHMARKS.md", "bench/results.json", "bench/spool_results.json"], {
   cwd: root,
