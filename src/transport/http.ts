@@ -51,7 +51,8 @@ import { HttpError, OptionsError } from "../errors.ts";
 import { connectionClosed, MAX_TIMER_MS, ReadyWaiters, unrefTimer } from "../runtime.ts";
 
 export { HttpError };
-import { utf8Length } from "../queue.ts";
+import { CellCounts } from "./cell_counts.ts";
+import { type JsonPoint, lineOf, putLinesToJson } from "./put_json.ts";
 import type { Connection, ConnectOptions, Rejection, Transport } from "./types.ts";
 
 export type { Rejection };
@@ -121,86 +122,23 @@ const VICTORIA_TOO_LARGE =
   /too big HTTP OpenTSDB request; mustn't exceed `?-opentsdbhttp\.maxInsertRequestSize/;
 /** Bytes of lines buffered before `write()` asks the writer to wait. */
 const HIGH_WATER_MARK = 256 * 1024;
-const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder();
 
 interface BatchRecord {
   /** Points of this batch not yet answered for. */
   left: number;
   rejections: Rejection[];
   done: (error?: Error, rejected?: readonly Rejection[]) => void;
-  bytes: number;
+  /** Its `put` lines, as written (the writer keeps them until `done`). */
+  input: Uint8Array;
+  /** Its points' JSON objects, separated by commas. */
+  json: Uint8Array;
 }
 
-interface Point {
-  /** The `put` line without its newline. */
-  line: string;
-  /** The point as JSON. */
-  json: string;
-  /** UTF-8 length of `json`. */
-  bytes: number;
-  /**
-   * Its cell (metric, timestamp and tags, whatever their order) as a 30-bit
-   * hash: two points of one cell always share it; two cells share it rarely,
-   * and then only wait for each other.
-   */
-  cell: number;
-  batch: BatchRecord;
-}
+type Point = JsonPoint<BatchRecord>;
 
-/** What JSON must escape in a string; never in an encoder-made line (its names and values exclude them). */
-// deno-lint-ignore no-control-regex -- control characters are what JSON escapes
-const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
-
-function quoteAsIs(s: string): string {
-  return `"${s}"`;
-}
-
-/** FNV-1a over `s[from, to)`. */
-function hash(s: string, from: number, to: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
-}
-
-/**
- * Turns an encoder-made `put` line (`put <metric> <timestamp> <value> <k=v>…`)
- * into a point: its `/api/put` JSON object and its cell. Runs for every point
- * sent, so it walks the line once with `indexOf` instead of splitting it.
- */
-function toPoint(line: string, ascii: boolean, batch: BatchRecord): Point {
-  const q = NEEDS_ESCAPE.test(line) ? JSON.stringify : quoteAsIs;
-  const m = line.indexOf(" ", 4);
-  const t = line.indexOf(" ", m + 1);
-  let v = line.indexOf(" ", t + 1);
-  if (v === -1) v = line.length;
-  const value = line.slice(t + 1, v);
-  let json = `{"metric":${q(line.slice(4, m))},"timestamp":${Number(line.slice(m + 1, t))},"value":${
-    JSON_NUMBER.test(value) ? value : q(value)
-  },"tags":{`;
-  // The tags' hashes are summed, so that their order does not change the cell.
-  let tags = 0;
-  let first = true;
-  for (let start = v + 1; start < line.length;) {
-    let end = line.indexOf(" ", start);
-    if (end === -1) end = line.length;
-    const eq = line.indexOf("=", start);
-    if (eq > start && eq < end) {
-      json += `${first ? "" : ","}${q(line.slice(start, eq))}:${q(line.slice(eq + 1, end))}`;
-      first = false;
-      tags = (tags + hash(line, start, end)) | 0;
-    }
-    start = end + 1;
-  }
-  json += "}}";
-  return {
-    line,
-    json,
-    bytes: ascii ? json.length : utf8Length(json),
-    cell: (hash(line, 4, t) ^ Math.imul(tags, 0x9e3779b1)) & 0x3fffffff,
-    batch,
-  };
+function lineOfPoint(p: Point): string {
+  return lineOf(p.batch.input, p);
 }
 
 /** Identifies a point by metric, timestamp and tags, as the server echoes it back. */
@@ -314,7 +252,7 @@ class HttpConnection implements Connection {
   /** Requests out, or answered but not yet applied, in the order they went out. */
   #requests: Request[] = [];
   /** Cells of the points in `#requests`, with how many points of each. */
-  #busy = new Map<number, number>();
+  #busy = new CellCounts();
   #batches: BatchRecord[] = [];
   #pendingBytes = 0;
   #running = false;
@@ -352,17 +290,10 @@ class HttpConnection implements Connection {
       queueMicrotask(() => done(connectionClosed()));
       return false;
     }
-    const data = utf8Decoder.decode(bytes);
-    const ascii = data.length === bytes.length;
-    const batch: BatchRecord = { left: 0, rejections: [], done, bytes: bytes.length };
-    let start = 0;
-    for (let nl = data.indexOf("\n"); nl !== -1; nl = data.indexOf("\n", start)) {
-      const line = data.slice(start, nl);
-      start = nl + 1;
-      if (line === "") continue;
-      this.#points.push(toPoint(line, ascii, batch));
-      batch.left++;
-    }
+    const batch: BatchRecord = { left: 0, rejections: [], done, input: bytes, json: bytes };
+    const before = this.#points.length;
+    batch.json = putLinesToJson(bytes, batch, this.#points);
+    batch.left = this.#points.length - before;
     this.#batches.push(batch);
     this.#pendingBytes += bytes.length;
     if (!this.#running) this.#run();
@@ -439,12 +370,15 @@ class HttpConnection implements Connection {
     if (this.#done) return;
     const points = this.#points.splice(0, count);
     const request: Request = { points, limit, size: body?.length ?? 0 };
-    for (const p of points) this.#busy.set(p.cell, (this.#busy.get(p.cell) ?? 0) + 1);
+    for (const p of points) this.#busy.add(p.cell);
     this.#requests.push(request);
     if (body === undefined) {
       // One point larger than the limit even on its own: no server would take it.
       const reason = `larger than the body limit (${limit} bytes) on its own`;
-      request.outcome = { kind: "stored", rejections: new Map([[0, { line: points[0].line, reason }]]) };
+      request.outcome = {
+        kind: "stored",
+        rejections: new Map([[0, { line: lineOfPoint(points[0]), reason }]]),
+      };
       return;
     }
     this.#post(body, points).then((outcome) => {
@@ -464,14 +398,12 @@ class HttpConnection implements Connection {
   #apply(request: Request): void {
     const { points, outcome } = request;
     for (const p of points) {
-      const n = this.#busy.get(p.cell)!;
-      if (n === 1) this.#busy.delete(p.cell);
-      else this.#busy.set(p.cell, n - 1);
+      this.#busy.remove(p.cell);
     }
     if (outcome!.kind === "tooLarge") {
       this.#fits = 0;
       if (points.length === 1) {
-        this.#settle(points, new Map([[0, { line: points[0].line, reason: outcome!.reason }]]));
+        this.#settle(points, new Map([[0, { line: lineOfPoint(points[0]), reason: outcome!.reason }]]));
         return;
       }
       // The server's limit is lower than ours: halve the bodies until they pass. Requests
@@ -497,24 +429,26 @@ class HttpConnection implements Connection {
     const points = this.#points;
     const limit = this.#limit;
     if (!this.#s.gzip) {
-      let size = 2 + points[0].bytes;
+      let size = 2 + points[0].end - points[0].start;
       if (size > limit) return { count: 1, body: undefined };
       let count = 1;
-      while (this.#free(count) && size + 1 + points[count].bytes <= limit) {
-        size += 1 + points[count++].bytes;
+      while (this.#free(count) && size + 1 + points[count].end - points[count].start <= limit) {
+        size += 1 + points[count].end - points[count++].start;
       }
-      return { count, body: encoder.encode(this.#array(count)) };
+      return { count, body: this.#array(count) };
     }
     // Take what should compress to just under the limit; then correct the
     // guess from the size gzip gave: shrink until it fits, grow (a few
     // times at most) while it leaves much of the limit unused.
     let count = 1;
-    let raw = 2 + points[0].bytes;
+    let raw = 2 + points[0].end - points[0].start;
     const target = limit * this.#ratio * 0.9;
-    while (this.#free(count) && raw + 1 + points[count].bytes <= target) raw += 1 + points[count++].bytes;
+    while (this.#free(count) && raw + 1 + points[count].end - points[count].start <= target) {
+      raw += 1 + points[count].end - points[count++].start;
+    }
     let best: { count: number; body: Uint8Array } | undefined;
     for (let tries = 0;; tries++) {
-      const plain = encoder.encode(this.#array(count));
+      const plain = this.#array(count);
       const body = await gzip(plain);
       if (this.#done) return { count, body };
       this.#ratio = Math.max(1, plain.length / body.length);
@@ -534,11 +468,27 @@ class HttpConnection implements Connection {
     }
   }
 
-  #array(count: number): string {
+  /** The JSON array of the first `count` points: one copy per run of points of one batch. */
+  #array(count: number): Uint8Array {
     const points = this.#points;
-    let text = "[";
-    for (let i = 0; i < count; i++) text += (i > 0 ? "," : "") + points[i].json;
-    return text + "]";
+    let size = 1 + count;
+    for (let i = 0; i < count; i++) size += points[i].end - points[i].start;
+    const body = new Uint8Array(size);
+    body[0] = 0x5b; // [
+    let o = 1;
+    for (let i = 0; i < count;) {
+      const { batch, start } = points[i];
+      let end = points[i].end;
+      // Points of one batch follow each other in its buffer, one comma apart.
+      for (i++; i < count && points[i].batch === batch && points[i].start === end + 1; i++) {
+        end = points[i].end;
+      }
+      if (o > 1) body[o++] = 0x2c; // ,
+      body.set(batch.json.subarray(start, end), o);
+      o += end - start;
+    }
+    body[o] = 0x5d; // ]
+    return body;
   }
 
   /** POSTs one body until the server answers for it; undefined once destroyed. */
@@ -638,12 +588,12 @@ class HttpConnection implements Connection {
       const message = (answer as { error?: { message?: unknown } })?.error?.message;
       if (typeof message !== "string") return undefined;
       const reason = message;
-      for (let i = 0; i < count; i++) result.set(i, { line: points[i].line, reason });
+      for (let i = 0; i < count; i++) result.set(i, { line: lineOfPoint(points[i]), reason });
       return result;
     }
     const byKey = new Map<string, number[]>();
     for (let i = 0; i < count; i++) {
-      const key = lineKey(points[i].line);
+      const key = lineKey(lineOfPoint(points[i]));
       const list = byKey.get(key);
       if (list) list.push(i);
       else byKey.set(key, [i]);
@@ -654,7 +604,7 @@ class HttpConnection implements Connection {
       const reason = String((item as { error?: unknown })?.error ?? "refused");
       const index = byKey.get(pointKey(datapoint.metric, datapoint.timestamp, datapoint.tags))?.shift();
       if (index === undefined) unmatched.push({ line: JSON.stringify(datapoint), reason });
-      else result.set(index, { line: points[index].line, reason });
+      else result.set(index, { line: lineOfPoint(points[index]), reason });
     }
     for (let i = 0; i < count && unmatched.length > 0; i++) {
       if (!result.has(i)) result.set(i, unmatched.shift()!);
@@ -672,7 +622,7 @@ class HttpConnection implements Connection {
     }
     while (this.#batches.length > 0 && this.#batches[0].left === 0) {
       const batch = this.#batches.shift()!;
-      this.#pendingBytes -= batch.bytes;
+      this.#pendingBytes -= batch.input.length;
       batch.done(undefined, batch.rejections.length > 0 ? batch.rejections : undefined);
     }
     if (this.#pendingBytes < HIGH_WATER_MARK) {
