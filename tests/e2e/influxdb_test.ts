@@ -109,6 +109,43 @@ describe(`e2e influxdb opentsdb service (${runtime})`, () => {
     });
   }
 
+  it("HTTP with requests in flight: the value sent last for a cell is the one stored", async () => {
+    // InfluxDB keeps the last write of a series and timestamp, so a cell whose points were
+    // reordered on the way would show an earlier round's value.
+    const prefix = uniquePrefix("influxcells");
+    const base = Math.floor(Date.now() / 1000) - 600;
+    const client = new Client("127.0.0.1", {
+      port: influx.opentsdbPort,
+      hostTag: "e2e",
+      dedup: false,
+      transport: httpTransport({ maxInFlight: 8 }),
+    });
+    const series = 200;
+    const seconds = 5;
+    const rounds = 10;
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < series; i++) {
+        for (let t = 0; t < seconds; t++) {
+          client.send(`${prefix}.cells`, r * 10_000 + i * 10 + t, { s: i }, base + t);
+        }
+      }
+      await sleep(0);
+    }
+    const stats = await client.close({ timeoutMs: 60_000 });
+    assert.equal(stats.sent, series * seconds * rounds, JSON.stringify(stats));
+    assert.equal(stats.dropped.total, 0);
+    assert.equal(await countWhenComplete(influx, prefix, series * seconds), series * seconds, "cells stored");
+    const rows = await influx.query(`SELECT "value", "s" FROM "${prefix}.cells"`);
+    let checked = 0;
+    for (const row of rows[0].values) {
+      const [time, value, s] = row as [number, number, string];
+      const t = time / 1000 - base;
+      assert.equal(value, (rounds - 1) * 10_000 + Number(s) * 10 + t, `series ${s}, second ${t}`);
+      checked++;
+    }
+    assert.equal(checked, series * seconds);
+  });
+
   it("differs from VictoriaMetrics as README says", async () => {
     const prefix = uniquePrefix("influxdiff");
     const now = Math.floor(Date.now() / 1000) - 60;
