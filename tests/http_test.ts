@@ -739,6 +739,45 @@ describe("httpTransport with requests in flight", () => {
     }
   });
 
+  it("takes lines for every request out and 256 KiB more, then asks the writer to wait", async () => {
+    // A server that never answers: the writer writes until write() says no, then waits for ready().
+    const fetches: RequestInit[] = [];
+    const never = (_url: string, init: RequestInit) => {
+      fetches.push(init);
+      return new Promise<Response>(() => {});
+    };
+    for (const options of [{}, { gzip: false, maxInFlight: 1 }, { maxInFlight: 8 }]) {
+      fetches.length = 0;
+      const connection = await httpTransport({ fetch: never, ...options }).connect({
+        host: "127.0.0.1",
+        port: 4242,
+        signal: new AbortController().signal,
+        onLine: () => {},
+      });
+      // 100 lines of distinct cells a write, about 4 KiB.
+      let i = 0;
+      const lines = () =>
+        new TextEncoder().encode(
+          Array.from({ length: 100 }, () => `put http.points ${TS} 1 host=h1 i=${i++}\n`).join(""),
+        );
+      const max = options.maxInFlight ?? 4;
+      let taken = 0;
+      for (let rounds = 0; rounds < 1000; rounds++) {
+        let chunk = lines();
+        for (; connection.write(chunk, () => {}); chunk = lines()) taken += chunk.length;
+        taken += chunk.length;
+        // With every request out, nothing more is taken: ready() would wait for an answer.
+        if (fetches.length === max) break;
+        await settles(connection.ready(), "ready() while fewer requests are out");
+      }
+      // 256 KiB wait to be cut into the next body; each request out took at most that much.
+      assert.equal(fetches.length, max, "requests out");
+      assert.ok(taken >= 256 * 1024, `${taken} bytes taken`);
+      assert.ok(taken < (max + 1) * (256 * 1024 + 4096), `${taken} bytes taken`);
+      connection.destroy();
+    }
+  });
+
   it("maxInFlight outside 1–64 is an OptionsError", () => {
     for (const bad of [0, 65, 1.5, Number.NaN]) {
       assert.throws(() => httpTransport({ maxInFlight: bad }), OptionsError);

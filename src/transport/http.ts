@@ -120,7 +120,12 @@ const OPENTSDB_TOO_LARGE = /^Chunked request not supported\.?$/i;
 /** VictoriaMetrics' plain-text answer to a body over `-opentsdbhttp.maxInsertRequestSize`. */
 const VICTORIA_TOO_LARGE =
   /too big HTTP OpenTSDB request; mustn't exceed `?-opentsdbhttp\.maxInsertRequestSize/;
-/** Bytes of lines buffered before `write()` asks the writer to wait. */
+/**
+ * Bytes of lines in no request yet before `write()` asks the writer to wait.
+ * Requests out hold their own (each takes at most what was waiting), so a
+ * connection holds at most (`maxInFlight` + 1) times this, and the next body
+ * always has points to be cut from, however well they compress.
+ */
 const HIGH_WATER_MARK = 256 * 1024;
 const encoder = new TextEncoder();
 
@@ -136,6 +141,13 @@ interface BatchRecord {
 }
 
 type Point = JsonPoint<BatchRecord>;
+
+/** Bytes of the points' lines, newlines included. */
+function lineBytes(points: readonly Point[]): number {
+  let n = 0;
+  for (const p of points) n += p.lineEnd - p.lineStart + 1;
+  return n;
+}
 
 function lineOfPoint(p: Point): string {
   return lineOf(p.batch.input, p);
@@ -254,7 +266,8 @@ class HttpConnection implements Connection {
   /** Cells of the points in `#requests`, with how many points of each. */
   #busy = new CellCounts();
   #batches: BatchRecord[] = [];
-  #pendingBytes = 0;
+  /** Bytes of the lines in `#points` (and their newlines). */
+  #waitingBytes = 0;
   #running = false;
   /** Resumes the loop when it waits for an answer or for points. */
   #wake: (() => void) | undefined;
@@ -295,15 +308,17 @@ class HttpConnection implements Connection {
     batch.json = putLinesToJson(bytes, batch, this.#points);
     batch.left = this.#points.length - before;
     this.#batches.push(batch);
-    this.#pendingBytes += bytes.length;
+    for (let i = before; i < this.#points.length; i++) {
+      this.#waitingBytes += this.#points[i].lineEnd - this.#points[i].lineStart + 1;
+    }
     if (!this.#running) this.#run();
     else this.#resume();
-    return this.#pendingBytes < HIGH_WATER_MARK;
+    return this.#waitingBytes < HIGH_WATER_MARK;
   }
 
   ready(): Promise<void> {
     if (this.#done) return Promise.reject(connectionClosed());
-    if (this.#pendingBytes < HIGH_WATER_MARK) return Promise.resolve();
+    if (this.#waitingBytes < HIGH_WATER_MARK) return Promise.resolve();
     return this.#waiters.wait();
   }
 
@@ -369,6 +384,8 @@ class HttpConnection implements Connection {
     const { count, body } = await this.#nextBody();
     if (this.#done) return;
     const points = this.#points.splice(0, count);
+    this.#waitingBytes -= lineBytes(points);
+    if (this.#waitingBytes < HIGH_WATER_MARK) this.#waiters.resolveAll();
     const request: Request = { points, limit, size: body?.length ?? 0 };
     for (const p of points) this.#busy.add(p.cell);
     this.#requests.push(request);
@@ -412,6 +429,7 @@ class HttpConnection implements Connection {
         this.#limit = Math.max(1, Math.floor(Math.min(this.#limit, request.size) / 2));
       }
       this.#points.unshift(...points);
+      this.#waitingBytes += lineBytes(points);
       return;
     }
     if (this.#limit < this.#s.maxBodyBytes && ++this.#fits >= GROW_AFTER) {
@@ -622,11 +640,7 @@ class HttpConnection implements Connection {
     }
     while (this.#batches.length > 0 && this.#batches[0].left === 0) {
       const batch = this.#batches.shift()!;
-      this.#pendingBytes -= batch.input.length;
       batch.done(undefined, batch.rejections.length > 0 ? batch.rejections : undefined);
-    }
-    if (this.#pendingBytes < HIGH_WATER_MARK) {
-      this.#waiters.resolveAll();
     }
   }
 
@@ -640,7 +654,7 @@ class HttpConnection implements Connection {
     this.#points = [];
     this.#requests = [];
     this.#busy.clear();
-    this.#pendingBytes = 0;
+    this.#waitingBytes = 0;
     for (const b of batches) queueMicrotask(() => b.done(lost));
     this.#waiters.rejectAll(lost);
     this.#resolveClosed(error);
