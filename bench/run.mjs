@@ -515,7 +515,8 @@ Writing costs about what the raw figure costs per line (~110–125 ns, mostly th
 another benchmark kept one of the two cores busy, the better of sync and chunked, the two medians of 5 runs:
 Deno 34–35 % → 41–42 %, Bun 38–39 % → 44–45 %, Node 20 28–29 % → 37 % (\`send()\` in the chunked loop
 192–200 → 164–168 ns on Deno, 181–186 → 147–149 on Bun, 238 → 178–179 on Node 20).
-On this loaded machine no runtime reaches 50 %; the table above is the full run's, with its load average.
+On this loaded machine no runtime reached 50 % in those runs; the table above
+is the latest full run's, with its load average.
 What is left above the 50 % line is the clock (35–55 ns) and the tag walk and copies (~60 ns), which are the
 line itself.
 
