@@ -575,6 +575,7 @@ describe("httpTransport against a fake OpenTSDB", () => {
 
   it("bad options are OptionsErrors at the call site", () => {
     assert.throws(() => httpTransport({ maxBodyBytes: 1000 }), OptionsError);
+    for (const gzipLevel of [0, 10, 1.5]) assert.throws(() => httpTransport({ gzipLevel }), OptionsError);
     assert.throws(() => httpTransport({ requestTimeoutMs: 0 }), OptionsError);
     // Runtimes fire a timer above 2^31-1 ms at once: every request would time out.
     assert.throws(() => httpTransport({ requestTimeoutMs: 2 ** 31 }), OptionsError);
@@ -776,6 +777,25 @@ describe("httpTransport with requests in flight", () => {
       assert.ok(taken < (max + 1) * (256 * 1024 + 4096), `${taken} bytes taken`);
       connection.destroy();
     }
+  });
+
+  it("gzipLevel: a body at level 9 holds more points than at level 1 (node:zlib)", async () => {
+    const requests: number[] = [];
+    for (const gzipLevel of [1, 9]) {
+      const tsd = await startFakeTsd();
+      try {
+        const c = client(tsd.port, { gzipLevel, maxInFlight: 1 });
+        for (let i = 0; i < 20_000; i++) {
+          c.send("http.points", i % 977, { i: i % 1000 }, TS + Math.floor(i / 1000));
+        }
+        const stats = await c.close({ timeoutMs: 20_000 });
+        assert.equal(stats.sent, 20_000);
+        requests.push(tsd.requests.length);
+      } finally {
+        await tsd.close();
+      }
+    }
+    assert.ok(requests[1] < requests[0], `requests at level 1 and 9: ${requests.join(", ")}`);
   });
 
   it("maxInFlight outside 1–64 is an OptionsError", () => {

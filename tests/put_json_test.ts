@@ -14,10 +14,18 @@ const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 /** What the line means, read the slow and obvious way. */
 function expected(line: string) {
   const words = line.split(" ");
+  // As JSON.parse makes it: "__proto__" is an own key there, not the prototype.
   const tags: Record<string, string> = {};
   for (const word of words.slice(4)) {
     const eq = word.indexOf("=");
-    if (eq > 0) tags[word.slice(0, eq)] = word.slice(eq + 1);
+    if (eq > 0) {
+      Object.defineProperty(tags, word.slice(0, eq), {
+        value: word.slice(eq + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
   }
   const value = words[3];
   return {
@@ -76,7 +84,7 @@ describe("putLinesToJson", () => {
       fc.property(odd, (l) => {
         const { objects } = convert(l + "\n");
         const want = expected(l);
-        assert.deepEqual(objects[0], { ...want, tags: Object.fromEntries(Object.entries(want.tags)) });
+        assert.deepEqual(objects[0], want);
       }),
       { numRuns: 3000 },
     );
@@ -105,6 +113,12 @@ describe("putLinesToJson", () => {
     assert.equal(cells[0], cells[1]);
     assert.equal(new Set(cells.slice(1, 5)).size, 4);
     assert.ok(cells.every((c) => Number.isInteger(c) && c >= 0 && c < 2 ** 30));
+  });
+
+  it('a tag named "__proto__" is a tag like any other', () => {
+    const { objects } = convert("put _ 1 0 __proto__=0\n");
+    assert.deepEqual(Object.keys(objects[0].tags), ["__proto__"]);
+    assert.equal(Object.getOwnPropertyDescriptor(objects[0].tags, "__proto__")?.value, "0");
   });
 
   it("empty lines are skipped, and a last line without a newline counts", () => {
