@@ -33,7 +33,7 @@ export const MAX_RECORD_BYTES = 1 << 30;
  * ```ts
  * import { frameRecord, scanRecords } from "./segment.ts";
  *
- * const record = frameRecord(new TextEncoder().encode("put a 1 1 t=v\\n"), 1);
+ * const record = frameRecord(new TextEncoder().encode("put a 1 1 t=v\n"), 1);
  * const scan = scanRecords(record, 0);
  * console.assert(scan.records === 1 && scan.lines === 1 && scan.end === record.length && !scan.corrupt);
  * ```
