@@ -555,7 +555,9 @@ class HttpConnection implements Connection {
         return { kind: "stored", rejections: this.#rejections(text, points, false) ?? new Map() };
       }
       if (tooLarge(status, text)) {
-        // maxBodyBytes is above the server's limit: say so, then send smaller bodies.
+        // maxBodyBytes is above the server's limit: say so, then send smaller bodies. The
+        // server answered: it is up, and other requests may go out again.
+        this.#failing = false;
         const error = new HttpError(s.url, status, text);
         this.#onError(error);
         return { kind: "tooLarge", reason: error.message };
