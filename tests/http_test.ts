@@ -377,6 +377,34 @@ describe("httpTransport against a fake OpenTSDB", () => {
     }
   });
 
+  it("two points of one cell in one body, one refused: the rejection names that one", async () => {
+    // The server echoes the refused point; metric, timestamp and tags match both, the value one.
+    const tsd = await startFakeTsd((points) => {
+      const refused = points.filter((p) => p.value === 2);
+      return refused.length === 0 ? { status: 204 } : {
+        status: 400,
+        body: JSON.stringify({
+          success: points.length - 1,
+          failed: 1,
+          errors: refused.map((p) => ({ datapoint: { ...p, value: String(p.value) }, error: "refused" })),
+        }),
+      };
+    });
+    try {
+      const c = client(tsd.port, { gzip: false }, { dedup: false });
+      const drops: DropDetail[] = [];
+      c.addEventListener("drop", (e) => drops.push((e as CustomEvent<DropDetail>).detail));
+      for (const value of [1, 2, 3]) c.send("http.points", value, { i: 0 }, TS);
+      const stats = await c.close({ timeoutMs: 10_000 });
+      assert.equal(stats.dropped.rejected, 1);
+      assert.deepEqual(drops.flatMap((d) => d.rejections ?? []).map((r) => r.line), [
+        `put http.points ${TS} 2 i=0 host=h1`,
+      ]);
+    } finally {
+      await tsd.close();
+    }
+  });
+
   it("details: false still counts exactly: the server stored the good points of a refused body", async () => {
     // Like OpenTSDB: each point is stored or refused on its own; without `?details` a body
     // with a refused point gets a generic 400 that names none of them.

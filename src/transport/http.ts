@@ -635,7 +635,12 @@ class HttpConnection implements Connection {
     for (const item of errors.slice(0, count)) {
       const datapoint = (item as { datapoint?: Record<string, unknown> })?.datapoint ?? {};
       const reason = String((item as { error?: unknown })?.error ?? "refused");
-      const index = byKey.get(pointKey(datapoint.metric, datapoint.timestamp, datapoint.tags))?.shift();
+      // Points of one cell in one body share the key: the echoed value tells which was refused.
+      const list = byKey.get(pointKey(datapoint.metric, datapoint.timestamp, datapoint.tags));
+      const same = list?.findIndex((i) =>
+        Number(lineOfPoint(points[i]).split(" ")[3]) === Number(datapoint.value)
+      );
+      const index = list?.splice(same !== undefined && same >= 0 ? same : 0, 1)[0];
       if (index === undefined) unmatched.push({ line: JSON.stringify(datapoint), reason });
       else result.set(index, { line: lineOfPoint(points[index]), reason });
     }
