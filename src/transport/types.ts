@@ -78,7 +78,9 @@ export interface Connection {
   /**
    * Hands `data` to the connection.
    *
-   * @param data one or more complete lines, UTF-8
+   * @param data one or more complete lines, UTF-8; the caller changes none of
+   * its bytes before `done` is called, so a transport may keep a view of it
+   * until then (the writer's buffers are reused only after)
    * @param done called once the data is in the OS's buffers (no argument), or
    * with the error when it can no longer be written; a transport that learns
    * the server's verdict on each point passes the refused ones as `rejected`
