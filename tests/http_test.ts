@@ -624,9 +624,9 @@ describe("httpTransport against a fake OpenTSDB", () => {
 describe("httpTransport with requests in flight", () => {
   const cellOf = (p: JsonPoint) => `${p.metric} ${p.timestamp} ${p.tags.i}`;
   const byCell = (a: JsonPoint, b: JsonPoint) => cellOf(a) < cellOf(b) ? -1 : cellOf(a) > cellOf(b) ? 1 : 0;
-  /** Settles when `promise` does, or after 5 s: a test whose mechanism fails then fails its assertions. */
-  const orFallback = (promise: Promise<void>) =>
-    Promise.race([promise, new Promise<void>((r) => setTimeout(r, 5000).unref?.())]);
+  /** Settles when `promise` does, or after `ms`: a test whose mechanism fails then fails its assertions. */
+  const orFallback = (promise: Promise<void>, ms = 5000) =>
+    Promise.race([promise, new Promise<void>((r) => setTimeout(r, ms).unref?.())]);
 
   it("requests go out side by side, never more than maxInFlight; every point is stored once", async () => {
     // The first answer waits until three requests are out: that proves three go out at once.
@@ -655,9 +655,7 @@ describe("httpTransport with requests in flight", () => {
     // 50 cells, so that every body shares cells with the one before. The first answer waits
     // for a second request (1 s at most): one that went out beside it would be answered first.
     const tsd: FakeTsd = await startFakeTsd((_p, n) =>
-      n === 0
-        ? { status: 204, after: Promise.race([tsd.received(2), new Promise((r) => setTimeout(r, 1000))]) }
-        : { status: 204 }
+      n === 0 ? { status: 204, after: orFallback(tsd.received(2), 1000) } : { status: 204 }
     );
     try {
       const c = client(tsd.port, { gzip: false, maxInFlight: 4 }, { dedup: false });

@@ -150,10 +150,10 @@ interface BatchRecord {
 
 type Point = JsonPoint<BatchRecord>;
 
-/** Bytes of the points' lines, newlines included. */
-function lineBytes(points: readonly Point[]): number {
+/** Bytes of the lines of `points[from…]`, newlines included. */
+function lineBytes(points: readonly Point[], from = 0): number {
   let n = 0;
-  for (const p of points) n += p.lineEnd - p.lineStart + 1;
+  for (let i = from; i < points.length; i++) n += points[i].lineEnd - points[i].lineStart + 1;
   return n;
 }
 
@@ -321,9 +321,7 @@ class HttpConnection implements Connection {
     batch.json = putLinesToJson(bytes, batch, this.#points);
     batch.left = this.#points.length - before;
     this.#batches.push(batch);
-    for (let i = before; i < this.#points.length; i++) {
-      this.#waitingBytes += this.#points[i].lineEnd - this.#points[i].lineStart + 1;
-    }
+    this.#waitingBytes += lineBytes(this.#points, before);
     if (!this.#running) this.#run();
     else this.#resume();
     return this.#waitingBytes < HIGH_WATER_MARK;
@@ -624,9 +622,10 @@ class HttpConnection implements Connection {
       for (let i = 0; i < count; i++) result.set(i, { line: lineOfPoint(points[i]), reason });
       return result;
     }
+    const lines = points.map(lineOfPoint);
     const byKey = new Map<string, number[]>();
     for (let i = 0; i < count; i++) {
-      const key = lineKey(lineOfPoint(points[i]));
+      const key = lineKey(lines[i]);
       const list = byKey.get(key);
       if (list) list.push(i);
       else byKey.set(key, [i]);
@@ -637,12 +636,10 @@ class HttpConnection implements Connection {
       const reason = String((item as { error?: unknown })?.error ?? "refused");
       // Points of one cell in one body share the key: the echoed value tells which was refused.
       const list = byKey.get(pointKey(datapoint.metric, datapoint.timestamp, datapoint.tags));
-      const same = list?.findIndex((i) =>
-        Number(lineOfPoint(points[i]).split(" ")[3]) === Number(datapoint.value)
-      );
+      const same = list?.findIndex((i) => Number(lines[i].split(" ")[3]) === Number(datapoint.value));
       const index = list?.splice(same !== undefined && same >= 0 ? same : 0, 1)[0];
       if (index === undefined) unmatched.push({ line: JSON.stringify(datapoint), reason });
-      else result.set(index, { line: lineOfPoint(points[index]), reason });
+      else result.set(index, { line: lines[index], reason });
     }
     for (let i = 0; i < count && unmatched.length > 0; i++) {
       if (!result.has(i)) result.set(i, unmatched.shift()!);
